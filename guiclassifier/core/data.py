@@ -1,0 +1,323 @@
+"""Dataset folders: scanning and checking the files, the train/valid split, loaders.
+
+Two layouts are accepted:
+- fast.ai: ``ROOT/train/<class>/*``, ``ROOT/valid/<class>/*`` (``val`` works too), optional flat
+  ``ROOT/test/*``; without a valid folder the train folder is split by `valid_pct`;
+- one folder of class folders, ``ROOT/<class>/*``, split seeded and stratified by `valid_pct`.
+Classes are the sorted folder names. Files that cannot be used are listed in the scan report with
+the reason, never fatal; a dataset that cannot train at all raises DataError naming the folder.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from guiclassifier.core.augment import AUGMENTS, Transform, train_transform, valid_transform
+from guiclassifier.core.errors import DataError, ImageError
+from guiclassifier.core.images import open_rgb
+
+VALID_DIR_NAMES = ("valid", "val")
+SCAN_DRAFT_SIZE = 64
+"""Scanning decodes each file to prove it is readable; JPEGs are decoded at reduced size."""
+
+
+@dataclass(frozen=True)
+class Item:
+    path: str
+    label: int
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """What a dataset folder holds: classes, the usable files of each split, and what was skipped."""
+
+    root: str
+    layout: str  # "fastai" or "class_folders"
+    classes: tuple[str, ...]
+    train: tuple[Item, ...]
+    valid: tuple[Item, ...]
+    test: tuple[str, ...] = ()
+    skipped: tuple[SkippedFile, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """Class name -> (train count, valid count)."""
+        result = {name: [0, 0] for name in self.classes}
+        for split, items in enumerate((self.train, self.valid)):
+            for item in items:
+                result[self.classes[item.label]][split] += 1
+        return {name: (t, v) for name, (t, v) in result.items()}
+
+
+def _list_files(folder: Path, skipped: list[SkippedFile]) -> list[Path]:
+    """Every regular file under `folder`, sorted; folder symlinks are reported, not followed."""
+    found: list[Path] = []
+
+    def on_error(exc: OSError) -> None:
+        skipped.append(SkippedFile(str(exc.filename or folder), f"folder cannot be read ({exc.strerror})"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error, followlinks=False):
+        base = Path(dirpath)
+        for name in list(dirnames):
+            if (base / name).is_symlink():
+                skipped.append(SkippedFile(str(base / name), "link to a folder, not followed"))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (base / d).is_symlink())
+        for name in filenames:
+            path = base / name
+            if name.startswith("."):
+                skipped.append(SkippedFile(str(path), "hidden file"))
+            elif not path.is_file():
+                skipped.append(SkippedFile(str(path), "not a regular file (broken link?)"))
+            else:
+                found.append(path)
+    return sorted(found)
+
+
+def _check_images(paths: Sequence[Path]) -> list[str | None]:
+    """For each path, None if it decodes as an image, else the reason it does not."""
+
+    def check(path: Path) -> str | None:
+        try:
+            open_rgb(path, draft_size=SCAN_DRAFT_SIZE)
+            return None
+        except ImageError as exc:
+            return exc.reason
+
+    if not paths:
+        return []
+    # Pillow releases the GIL while decoding, so threads overlap the work.
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:
+        return list(pool.map(check, paths))
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _scan_class_folders(folder: Path, classes: Sequence[str], skipped: list[SkippedFile]) -> list[Item]:
+    """Usable items of every class folder under `folder`; an empty class folder is an error."""
+    items: list[Item] = []
+    for label, name in enumerate(classes):
+        class_dir = folder / name
+        if not class_dir.is_dir():
+            continue
+        files = _list_files(class_dir, skipped)
+        reasons = _check_images(files)
+        good = [Item(str(p), label) for p, r in zip(files, reasons) if r is None]
+        bad = [SkippedFile(str(p), r) for p, r in zip(files, reasons) if r is not None]
+        skipped.extend(bad)
+        if not good:
+            detail = f" ({len(bad)} files could not be read)" if bad else ""
+            raise DataError(f"The class folder {class_dir} has no usable images{detail}. "
+                            "Add images to it or remove the folder.")
+        items.extend(good)
+    return items
+
+
+def split_items(items: Sequence[Item], valid_pct: float, seed: int) -> tuple[list[Item], list[Item]]:
+    """Stratified, seeded split: about `valid_pct` of each class goes to valid (at least one of a
+    class with two or more images, never the last one)."""
+    if not 0.0 < valid_pct < 1.0:
+        raise DataError(f"valid_pct must be between 0 and 1 (got {valid_pct})")
+    rng = random.Random(seed)
+    train: list[Item] = []
+    valid: list[Item] = []
+    for label in sorted({i.label for i in items}):
+        of_class = sorted((i for i in items if i.label == label), key=lambda i: i.path)
+        rng.shuffle(of_class)
+        n_valid = min(len(of_class) - 1, max(1, round(len(of_class) * valid_pct))) if len(of_class) > 1 else 0
+        valid.extend(of_class[:n_valid])
+        train.extend(of_class[n_valid:])
+    return train, valid
+
+
+def scan_folder(root: str | Path, valid_pct: float = 0.2, seed: int = 42) -> ScanReport:
+    """Read a dataset folder into a ScanReport; raise DataError when it cannot be trained on."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"The dataset folder {root} does not exist.")
+    if not root.is_dir():
+        raise DataError(f"{root} is a file; choose the folder that holds the class folders.")
+    skipped: list[SkippedFile] = []
+    notes: list[str] = []
+    train_dir = root / "train"
+    layout = "fastai" if train_dir.is_dir() else "class_folders"
+    source = train_dir if layout == "fastai" else root
+    classes = tuple(p.name for p in _class_dirs(source))
+    if not classes:
+        raise DataError(f"No class folders in {source}. Put each class's images in its own folder, "
+                        f"e.g. {source / 'cats'} and {source / 'dogs'}.")
+    if len(classes) == 1:
+        raise DataError(f"Only one class ({classes[0]}) in {source}: a classifier needs at least two "
+                        "class folders.")
+
+    valid_dir = next((root / n for n in VALID_DIR_NAMES if (root / n).is_dir()), None) \
+        if layout == "fastai" else None
+    if layout == "class_folders":
+        for stray in (p for p in source.iterdir() if p.is_file()):
+            skipped.append(SkippedFile(str(stray), "not inside a class folder"))
+    train_items = _scan_class_folders(source, classes, skipped)
+    if valid_dir is not None:
+        unknown = [p.name for p in _class_dirs(valid_dir) if p.name not in classes]
+        if unknown:
+            raise DataError(f"{valid_dir} has class folders that {train_dir} lacks: {', '.join(unknown)}.")
+        valid_items = _scan_class_folders(valid_dir, classes, skipped)
+        missing = [c for c in classes if not (valid_dir / c).is_dir()]
+        if missing:
+            notes.append(f"no validation images for: {', '.join(missing)}")
+        if not valid_items:
+            raise DataError(f"The validation folder {valid_dir} has no class folders with images.")
+    else:
+        train_items, valid_items = split_items(train_items, valid_pct, seed)
+        notes.append(f"validation set: {round(valid_pct * 100)}% of each class, split with seed {seed}")
+
+    test: list[str] = []
+    if layout == "fastai" and (root / "test").is_dir():
+        files = _list_files(root / "test", skipped)
+        for path, reason in zip(files, _check_images(files)):
+            if reason is None:
+                test.append(str(path))
+            else:
+                skipped.append(SkippedFile(str(path), reason))
+    return ScanReport(str(root), layout, classes, tuple(train_items), tuple(valid_items), tuple(test),
+                      tuple(skipped), tuple(notes))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A collated batch; `failed` lists files that could not be read this time (skipped)."""
+
+    x: torch.Tensor | None
+    y: torch.Tensor | None
+    failed: tuple[SkippedFile, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return 0 if self.y is None else len(self.y)
+
+
+class ImageDataset(Dataset):
+    """(path, label) items decoded to RGB and transformed; a file that fails is reported, not fatal."""
+
+    def __init__(self, items: Sequence[Item], transform: Transform) -> None:
+        self.items = list(items)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | SkippedFile:
+        item = self.items[index]
+        try:
+            return self.transform(open_rgb(item.path)), item.label
+        except ImageError as exc:
+            return SkippedFile(item.path, exc.reason)
+
+
+def collate(samples: list[tuple[torch.Tensor, int] | SkippedFile]) -> Batch:
+    good = [s for s in samples if not isinstance(s, SkippedFile)]
+    failed = tuple(s for s in samples if isinstance(s, SkippedFile))
+    if not good:
+        return Batch(None, None, failed)
+    return Batch(torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good]), failed)
+
+
+def make_loader(items: Sequence[Item], transform: Transform, bs: int, shuffle: bool = False,
+                num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
+    """A DataLoader yielding Batch objects. Shuffling draws from torch's global generator."""
+    return DataLoader(
+        ImageDataset(items, transform), batch_size=bs, shuffle=shuffle,
+        # A final batch of one image breaks BatchNorm in training mode.
+        drop_last=shuffle and len(items) % bs == 1 and len(items) > 1,
+        num_workers=num_workers, pin_memory=pin_memory, collate_fn=collate,
+        # Unshuffled loaders (valid, precompute, predict) must not draw from the global
+        # generator, or merely evaluating would change what the next training run does.
+        generator=None if shuffle else torch.Generator().manual_seed(0))
+
+
+def default_num_workers() -> int:
+    """Loader processes: leave one core for the training loop itself."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+class ImageData:
+    """A scanned dataset plus how to feed it: image size, batch size, augmentation, workers."""
+
+    def __init__(self, report: ScanReport, size: int = 224, bs: int = 64, augment: str = "side_on",
+                 max_zoom: float = 1.1, seed: int = 42, num_workers: int | None = None) -> None:
+        if augment not in AUGMENTS:
+            raise DataError(f"unknown augmentation {augment!r}: choose one of {', '.join(AUGMENTS)}")
+        if size < 16:
+            raise DataError(f"image size {size} is too small: use 16 pixels or more")
+        if bs < 1:
+            raise DataError(f"batch size must be at least 1 (got {bs})")
+        if max_zoom < 1.0:
+            raise DataError(f"max_zoom must be 1.0 or more (got {max_zoom})")
+        self.report = report
+        self.size = size
+        self.bs = bs
+        self.augment = augment
+        self.max_zoom = max_zoom
+        self.seed = seed
+        self.num_workers = default_num_workers() if num_workers is None else num_workers
+
+    @classmethod
+    def from_folder(cls, path: str | Path, size: int = 224, bs: int = 64, augment: str = "side_on",
+                    max_zoom: float = 1.1, valid_pct: float = 0.2, seed: int = 42,
+                    num_workers: int | None = None) -> ImageData:
+        """Scan `path` (either layout) and build the dataset; see the module docstring."""
+        return cls(scan_folder(path, valid_pct=valid_pct, seed=seed), size=size, bs=bs,
+                   augment=augment, max_zoom=max_zoom, seed=seed, num_workers=num_workers)
+
+    @property
+    def path(self) -> str:
+        return self.report.root
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.report.classes
+
+    @property
+    def c(self) -> int:
+        """Number of classes (fastai's name)."""
+        return len(self.report.classes)
+
+    @property
+    def train_items(self) -> tuple[Item, ...]:
+        return self.report.train
+
+    @property
+    def valid_items(self) -> tuple[Item, ...]:
+        return self.report.valid
+
+    def train_tfm(self) -> Transform:
+        return train_transform(self.augment, self.size, self.max_zoom)
+
+    def valid_tfm(self) -> Transform:
+        return valid_transform(self.size)
+
+    def loader(self, items: Sequence[Item], transform: Transform, shuffle: bool = False,
+               pin_memory: bool = False, bs: int | None = None) -> DataLoader:
+        """A DataLoader of this dataset's settings yielding Batch objects."""
+        return make_loader(items, transform, bs or self.bs, shuffle, self.num_workers, pin_memory)
+
+    def train_loader(self, augment: bool = True, pin_memory: bool = False) -> DataLoader:
+        transform = self.train_tfm() if augment else self.valid_tfm()
+        return self.loader(self.train_items, transform, shuffle=True, pin_memory=pin_memory)
+
+    def valid_loader(self, pin_memory: bool = False) -> DataLoader:
+        return self.loader(self.valid_items, self.valid_tfm(), pin_memory=pin_memory)
+

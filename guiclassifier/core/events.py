@@ -1,0 +1,141 @@
+"""Events the engine sends to callbacks. Frozen, plain numbers only: safe to pass between threads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class of every engine event."""
+
+
+@dataclass(frozen=True)
+class PrecomputeStarted(Event):
+    split: str
+    total: int
+
+
+@dataclass(frozen=True)
+class PrecomputeProgress(Event):
+    split: str
+    done: int
+    total: int
+    elapsed: float
+    eta: float | None
+
+
+@dataclass(frozen=True)
+class PrecomputeEnded(Event):
+    split: str
+    total: int
+    from_cache: bool
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class FitStarted(Event):
+    total_epochs: int
+    batches_per_epoch: int
+    lrs: tuple[float, ...]
+    n_cycle: int
+    cycle_len: int | None
+    cycle_mult: int
+    precompute: bool
+    trainable_groups: int
+
+
+@dataclass(frozen=True)
+class EpochStarted(Event):
+    epoch: int
+    total_epochs: int
+
+
+@dataclass(frozen=True)
+class BatchEnded(Event):
+    epoch: int
+    batch: int
+    batches_per_epoch: int
+    step: int
+    total_steps: int
+    loss: float
+    smooth_loss: float
+    lrs: tuple[float, ...]
+    n_images: int
+    elapsed: float
+    eta: float | None
+
+
+@dataclass(frozen=True)
+class EpochEnded(Event):
+    epoch: int
+    total_epochs: int
+    train_loss: float
+    valid_loss: float
+    accuracy: float
+    epoch_time: float
+    elapsed: float
+    eta: float | None
+
+
+@dataclass(frozen=True)
+class FitEnded(Event):
+    epochs_done: int
+    cancelled: bool
+    diverged: bool
+    message: str
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class LRFindStarted(Event):
+    start_lr: float
+    end_lr: float
+    num_it: int
+
+
+@dataclass(frozen=True)
+class LRFindPoint(Event):
+    iteration: int
+    num_it: int
+    lr: float
+    loss: float
+    smooth_loss: float
+    elapsed: float
+    eta: float | None
+
+
+@dataclass(frozen=True)
+class LRFindEnded(Event):
+    points: int
+    stopped_reason: str
+    cancelled: bool
+    suggestions: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class PredictProgress(Event):
+    done: int
+    total: int
+    elapsed: float
+    eta: float | None
+
+
+Callback = Callable[[Event], None]
+
+
+class Emitter:
+    """Calls each callback with each event; the engine holds one per long call."""
+
+    def __init__(self, callbacks: Callback | Iterable[Callback] | None) -> None:
+        if callbacks is None:
+            self._callbacks: tuple[Callback, ...] = ()
+        elif callable(callbacks):
+            self._callbacks = (callbacks,)
+        else:
+            self._callbacks = tuple(callbacks)
+
+    def __call__(self, event: Event) -> None:
+        for callback in self._callbacks:
+            callback(event)

@@ -1,0 +1,513 @@
+"""The Learner: fastai 0.7's workflow (freeze, precompute, lr_find, SGDR fit, TTA) on plain PyTorch.
+
+Every long call is synchronous, reports through `callbacks` (plain callables receiving events from
+`core.events`) and checks `cancel` between batches. A cancelled or diverged fit returns normally
+with a result that says so, and the model is left usable.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from torch.utils.data import DataLoader
+
+from guiclassifier.core.augment import Transform, train_transform, valid_transform
+from guiclassifier.core.cancel import Cancelled, CancelToken
+from guiclassifier.core.data import ImageData, Item, make_loader
+from guiclassifier.core.device import resolve_device
+from guiclassifier.core.errors import ImageError, TrainingError
+from guiclassifier.core.events import (
+    BatchEnded,
+    Callback,
+    Emitter,
+    EpochEnded,
+    EpochStarted,
+    FitEnded,
+    FitStarted,
+    PredictProgress,
+)
+from guiclassifier.core.lr_finder import LRFindResult, run_lr_find
+from guiclassifier.core.models import N_GROUPS, Classifier, build_classifier
+from guiclassifier.core.precompute import Activations, activations, body_digest
+from guiclassifier.core.progress import EtaClock
+from guiclassifier.core.rng import get_rng_state, seed_everything, set_rng_state
+from guiclassifier.core.schedules import SGDR, group_lrs
+from guiclassifier.core.weights import WeightsSource
+
+OPTIMIZERS = ("sgd", "adamw")
+TTA_AUGMENTED = 4
+TTA_SEED = 1234
+"""TTA draws its augmentations from a fixed seed: the same image always gets the same answer."""
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    valid_loss: float
+    accuracy: float
+    seconds: float
+    lrs: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    epochs: tuple[EpochRecord, ...]
+    cancelled: bool = False
+    diverged: bool = False
+    message: str = ""
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.epochs)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    loss: float
+    confusion: tuple[tuple[int, ...], ...]  # rows: actual class, columns: predicted class
+    n: int
+    tta: bool
+
+
+@dataclass
+class Snapshot:
+    """Everything lr_find may change, to put back afterwards."""
+
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any] | None
+    scaler: dict[str, Any]
+    rng: dict[str, Any]
+    training: bool
+
+
+@dataclass
+class _Smoother:
+    """Debiased exponential moving average, as fastai shows the training loss."""
+
+    beta: float = 0.98
+    avg: float = 0.0
+    n: int = 0
+
+    def add(self, value: float) -> float:
+        self.n += 1
+        self.avg = self.beta * self.avg + (1 - self.beta) * value
+        return self.avg / (1 - self.beta ** self.n)
+
+
+@dataclass
+class _Running:
+    """Sum and count, for epoch means."""
+
+    total: float = 0.0
+    n: int = 0
+
+    def add(self, value: float, count: int) -> None:
+        self.total += value * count
+        self.n += count
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else math.nan
+
+
+class Learner:
+    """A classifier, its dataset (optional for prediction-only use), and how to train it."""
+
+    def __init__(self, model: Classifier, arch: str, classes: Sequence[str], data: ImageData | None = None, *,
+                 size: int | None = None, augment: str = "side_on", max_zoom: float = 1.1,
+                 precompute: bool = False, device: str | torch.device = "auto", opt: str = "sgd",
+                 momentum: float = 0.9, wd: float | None = None, mixed_precision: bool | None = None,
+                 weights_source: WeightsSource | None = None, history: list[dict[str, Any]] | None = None,
+                 cache_dir: str | Path | None = None) -> None:
+        if opt not in OPTIMIZERS:
+            raise TrainingError(f"unknown optimizer {opt!r}: choose one of {', '.join(OPTIMIZERS)}")
+        self.model = model
+        self.arch = arch
+        self.classes = tuple(classes)
+        self.data = data
+        self.size = data.size if data is not None else (size or 224)
+        self.augment = data.augment if data is not None else augment
+        self.max_zoom = data.max_zoom if data is not None else max_zoom
+        self.device = resolve_device(device)
+        self.opt_name = opt
+        self.momentum = momentum
+        self.wd = wd if wd is not None else (1e-4 if opt == "sgd" else 1e-2)
+        self.amp = self.device.type == "cuda" if mixed_precision is None else mixed_precision
+        self.weights_source = weights_source or WeightsSource("random", "random")
+        self.history: list[dict[str, Any]] = list(history or [])
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.model.to(self.device)
+        self.criterion = nn.CrossEntropyLoss()
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+        self._activations: dict[str, Activations] = {}
+        self._digest: str | None = None
+        self._digest_version = -1
+        self._body_version = 0  # bumped whenever the body's weights may have changed
+        self._precompute = False
+        if data is not None and tuple(data.classes) != self.classes:
+            raise TrainingError(f"the dataset's classes {list(data.classes)} differ from the model's "
+                                f"{list(self.classes)}")
+        self.precompute = precompute
+
+    # ----- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def pretrained(cls, arch: str, data: ImageData, precompute: bool = False,
+                   weights: str | Path | None = "auto", seed: int | None = None, **kwargs: Any) -> Learner:
+        """A new learner on `data` with ImageNet weights (or a weights file, or None for random),
+        body frozen as in fastai's ConvLearner.pretrained. `seed` defaults to the data's seed."""
+        seed_everything(data.seed if seed is None else seed)
+        model, source = build_classifier(arch, data.c, weights)
+        model.freeze_to(N_GROUPS - 1)
+        return cls(model, arch, data.classes, data, precompute=precompute, weights_source=source, **kwargs)
+
+    @classmethod
+    def load(cls, path: str | Path, data: ImageData | None = None, **kwargs: Any) -> Learner:
+        """A learner from a model file saved with `save` (read without running any code)."""
+        from guiclassifier.core.modelfile import read_model_file
+
+        return read_model_file(Path(path), data=data, **kwargs)
+
+    def save(self, path: str | Path) -> Path:
+        """Write weights, classes, architecture, size, normalisation and history atomically."""
+        from guiclassifier.core.modelfile import write_model_file
+
+        return write_model_file(self, Path(path))
+
+    # ----- layer groups, freezing and precompute ---------------------------------------------
+
+    @property
+    def n_groups(self) -> int:
+        return N_GROUPS
+
+    @property
+    def frozen_groups(self) -> int:
+        return self.model.frozen_groups
+
+    def freeze_to(self, n: int) -> None:
+        self.model.freeze_to(n)
+        if n < N_GROUPS - 1 and self._precompute:
+            self._precompute = False
+
+    def freeze(self) -> None:
+        """Only the head trains."""
+        self.freeze_to(N_GROUPS - 1)
+
+    def unfreeze(self) -> None:
+        """Every layer group trains; precompute is turned off (the body's output will change)."""
+        self.freeze_to(0)
+
+    def describe_trainable(self) -> str:
+        return {0: "all layers", 1: "upper body and head", 2: "head only"}[self.frozen_groups]
+
+    @property
+    def precompute(self) -> bool:
+        return self._precompute
+
+    @precompute.setter
+    def precompute(self, on: bool) -> None:
+        if on and self.frozen_groups < N_GROUPS - 1:
+            raise TrainingError("precompute needs a frozen body: call freeze() first")
+        self._precompute = bool(on)
+
+    def _require_data(self) -> ImageData:
+        if self.data is None:
+            raise TrainingError("this model has no dataset attached: open a dataset folder to train it")
+        return self.data
+
+    def _split_activations(self, split: str, emit: Emitter, cancel: CancelToken) -> Activations:
+        data = self._require_data()
+        if self._digest_version != self._body_version:
+            digest = body_digest(self.model)
+            if digest != self._digest:
+                self._activations.clear()
+            self._digest, self._digest_version = digest, self._body_version
+        if split not in self._activations:
+            items = data.train_items if split == "train" else data.valid_items
+            self._activations[split] = activations(self.model, data, split, items, self.device, emit, cancel,
+                                                   self.cache_dir, self._digest, self.amp)
+        return self._activations[split]
+
+    # ----- the training step (shared by fit and lr_find) ------------------------------------
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        """One optimizer for the learner's life, a parameter group per layer group. Frozen
+        parameters get no gradient, so the optimizer leaves them (and their decay) alone."""
+        if self._optimizer is None:
+            groups = [{"params": [p for m in g for p in m.parameters()]} for g in self.model.layer_groups]
+            if self.opt_name == "sgd":
+                self._optimizer = torch.optim.SGD(groups, lr=1e-3, momentum=self.momentum, weight_decay=self.wd)
+            else:
+                self._optimizer = torch.optim.AdamW(groups, lr=1e-3, weight_decay=self.wd)
+        return self._optimizer
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits from images, or from cached features when precompute is on."""
+        return self.model.head(x) if self._precompute else self.model(x)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, lrs: Sequence[float]) -> float:
+        """One optimisation step at the given per-group lrs; returns the batch loss. A non-finite
+        loss is returned without stepping, so the weights stay as they were."""
+        opt = self.optimizer()
+        for group, lr in zip(opt.param_groups, lrs):
+            group["lr"] = lr
+        self.model.train()
+        with torch.autocast(self.device.type, enabled=self.amp):
+            loss = self.criterion(self._forward(x), y)
+        value = float(loss.item())
+        if not math.isfinite(value):
+            opt.zero_grad(set_to_none=True)
+            return value
+        if self.frozen_groups < N_GROUPS - 1:
+            self._body_version += 1
+        self._scaler.scale(loss).backward()
+        self._scaler.step(opt)
+        self._scaler.update()
+        opt.zero_grad(set_to_none=True)
+        return value
+
+    def training_batches(self, cycle: bool = False, emit: Emitter | None = None,
+                         cancel: CancelToken | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(x, y) batches on the device for one epoch, or endlessly with `cycle`."""
+        emit = emit or Emitter(None)
+        cancel = cancel or CancelToken()
+        data = self._require_data()
+        pin = self.device.type == "cuda"
+        while True:
+            if self._precompute:
+                source = self._split_activations("train", emit, cancel).batches(data.bs, shuffle=True)
+            else:
+                source = (
+                    (b.x, b.y) for b in data.train_loader(augment=True, pin_memory=pin) if b.x is not None)
+            for x, y in source:
+                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            if not cycle:
+                return
+
+    def _n_train_batches(self, emit: Emitter, cancel: CancelToken) -> int:
+        data = self._require_data()
+        if self._precompute:
+            return self._split_activations("train", emit, cancel).n_batches(data.bs, shuffle=True)
+        return len(data.train_loader())
+
+    def _validate(self, emit: Emitter, cancel: CancelToken) -> tuple[float, float]:
+        """(valid loss, accuracy) on the validation set, without augmentation."""
+        probs, targets, loss = self._valid_outputs(emit, cancel, tta=False)
+        accuracy = float((probs.argmax(1) == targets).float().mean()) if len(targets) else math.nan
+        return loss, accuracy
+
+    # ----- snapshots (lr_find restores; fit keeps last good weights) ------------------------
+
+    def snapshot(self) -> Snapshot:
+        opt = self._optimizer
+        return Snapshot(copy.deepcopy(self.model.state_dict()),
+                        copy.deepcopy(opt.state_dict()) if opt is not None else None,
+                        copy.deepcopy(self._scaler.state_dict()), get_rng_state(), self.model.training)
+
+    def restore(self, snap: Snapshot) -> None:
+        self.model.load_state_dict(snap.model)
+        self._body_version += 1
+        if snap.optimizer is not None:
+            self.optimizer().load_state_dict(snap.optimizer)
+        elif self._optimizer is not None:
+            self._optimizer = None
+        if snap.scaler:
+            self._scaler.load_state_dict(snap.scaler)
+        set_rng_state(snap.rng)
+        self.model.train(snap.training)
+
+    # ----- lr_find and fit ----------------------------------------------------------------
+
+    def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
+                ratios: Sequence[float] | None = None, callbacks: Callback | Sequence[Callback] | None = None,
+                cancel: CancelToken | None = None) -> LRFindResult:
+        """The lr range test; the learner is left exactly as it was (see core.lr_finder)."""
+        self._require_data()
+        result = run_lr_find(self, start_lr, end_lr, num_it, ratios, callbacks, cancel)
+        self.history.append({"kind": "lr_find", "start_lr": start_lr, "end_lr": end_lr, "num_it": num_it,
+                             "precompute": self._precompute, "trainable": self.describe_trainable(),
+                             "suggestions": dict(result.suggestions), "stopped": result.stopped_reason})
+        return result
+
+    def fit(self, lrs: float | Sequence[float], n_cycle: int, cycle_len: int | None = None,
+            cycle_mult: int = 1, callbacks: Callback | Sequence[Callback] | None = None,
+            cancel: CancelToken | None = None) -> FitResult:
+        """Train with SGDR: `n_cycle` cycles of `cycle_len` epochs growing by `cycle_mult`
+        (without cycle_len: `n_cycle` epochs at a constant lr). `lrs`: one or one per group."""
+        emit = Emitter(callbacks)
+        cancel = cancel or CancelToken()
+        base_lrs = group_lrs(lrs, N_GROUPS)
+        schedule = SGDR(n_cycle, cycle_len, cycle_mult)
+        total_epochs = schedule.total_epochs()
+        records: list[EpochRecord] = []
+        cancelled = diverged = False
+        message = ""
+        fit_clock = EtaClock(1)
+        try:
+            steps_per_epoch = self._n_train_batches(emit, cancel)
+            if steps_per_epoch == 0:
+                raise TrainingError("the training set has no usable batches")
+            if self._precompute:
+                self._split_activations("valid", emit, cancel)
+            total_steps = total_epochs * steps_per_epoch
+            clock = EtaClock(total_steps)
+            emit(FitStarted(total_epochs, steps_per_epoch, base_lrs, n_cycle, cycle_len, cycle_mult,
+                            self._precompute, N_GROUPS - self.frozen_groups))
+            last_good = self._weights_copy()
+            smoother = _Smoother()
+            step = 0
+            for epoch in range(total_epochs):
+                emit(EpochStarted(epoch, total_epochs))
+                epoch_start = time.perf_counter()
+                running = _Running()
+                for batch, (x, y) in enumerate(self.training_batches(emit=emit, cancel=cancel)):
+                    cancel.raise_if_cancelled()
+                    mult = schedule.multiplier(step, steps_per_epoch)
+                    step_lrs = tuple(lr * mult for lr in base_lrs)
+                    loss = self.train_step(x, y, step_lrs)
+                    if not math.isfinite(loss):
+                        self.model.load_state_dict(last_good)
+                        self._body_version += 1
+                        self._optimizer = None  # momentum built on a diverging path is useless
+                        diverged = True
+                        message = (f"Training diverged in epoch {epoch + 1} (the loss became "
+                                   f"{'NaN' if math.isnan(loss) else 'infinite'}): the weights from "
+                                   f"{'the end of epoch ' + str(epoch) if epoch else 'before this fit'} "
+                                   "were kept. Try a learning rate about 10x lower.")
+                        raise _Stop()
+                    step += 1
+                    running.add(loss, len(y))
+                    emit(BatchEnded(epoch, batch, steps_per_epoch, step, total_steps, loss,
+                                    smoother.add(loss), step_lrs, len(y), clock.elapsed(), clock.eta(step)))
+                valid_loss, accuracy = self._validate(emit, cancel)
+                record = EpochRecord(epoch, running.mean, valid_loss, accuracy,
+                                     time.perf_counter() - epoch_start, base_lrs)
+                records.append(record)
+                last_good = self._weights_copy()
+                emit(EpochEnded(epoch, total_epochs, record.train_loss, valid_loss, accuracy, record.seconds,
+                                clock.elapsed(), clock.eta(step)))
+        except Cancelled:
+            cancelled = True
+            message = f"Stopped by the user after {len(records)} of {total_epochs} epochs."
+        except _Stop:
+            pass
+        if not message:
+            message = f"Trained {len(records)} epochs."
+        self.history.append({"kind": "fit", "lrs": list(base_lrs), "n_cycle": n_cycle, "cycle_len": cycle_len,
+                             "cycle_mult": cycle_mult, "precompute": self._precompute,
+                             "trainable": self.describe_trainable(), "cancelled": cancelled,
+                             "diverged": diverged, "epochs": [asdict(r) for r in records]})
+        emit(FitEnded(len(records), cancelled, diverged, message, fit_clock.elapsed()))
+        return FitResult(tuple(records), cancelled, diverged, message)
+
+    def _weights_copy(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+
+    # ----- prediction ---------------------------------------------------------------------
+
+    def _probabilities(self, items: Sequence[Item], tta: bool, emit: Emitter, cancel: CancelToken,
+                       on_error: str = "raise") -> torch.Tensor:
+        """Softmax outputs for `items` (n, classes) on the CPU; plain view averaged with
+        TTA_AUGMENTED augmented views when `tta`. Unreadable files raise ImageError."""
+        views = [valid_transform(self.size)]
+        if tta:
+            views += [train_transform(self.augment if self.augment != "none" else "side_on",
+                                      self.size, self.max_zoom)] * TTA_AUGMENTED
+        bs = self.data.bs if self.data is not None else 64
+        clock = EtaClock(len(items) * len(views))
+        total = torch.zeros(len(items), len(self.classes))
+        was_training = self.model.training
+        self.model.eval()
+        done = 0
+        rng = get_rng_state()
+        try:
+            torch.manual_seed(TTA_SEED)
+            for transform in views:
+                start = 0
+                for batch in self._loader(items, transform, bs):
+                    cancel.raise_if_cancelled()
+                    if batch.failed:
+                        raise ImageError(batch.failed[0].path, batch.failed[0].reason)
+                    with torch.no_grad(), torch.autocast(self.device.type, enabled=self.amp):
+                        logits = self.model(batch.x.to(self.device, non_blocking=True))
+                    total[start:start + len(batch)] += torch.softmax(logits.float(), 1).cpu()
+                    start += len(batch)
+                    done += len(batch)
+                    emit(PredictProgress(done, len(items) * len(views), clock.elapsed(), clock.eta(done)))
+        finally:
+            set_rng_state(rng)
+            self.model.train(was_training)
+        return total / len(views)
+
+    def _loader(self, items: Sequence[Item], transform: Transform, bs: int) -> DataLoader:
+        pin = self.device.type == "cuda"
+        if self.data is not None:
+            return self.data.loader(items, transform, pin_memory=pin, bs=bs)
+        return make_loader(items, transform, bs, num_workers=0, pin_memory=pin)
+
+    def predict(self, paths: Sequence[str | Path], tta: bool = False,
+                callbacks: Callback | Sequence[Callback] | None = None,
+                cancel: CancelToken | None = None) -> np.ndarray:
+        """Class probabilities (n, n_classes) for image files, in `classes` order."""
+        items = [Item(str(p), -1) for p in paths]
+        return self._probabilities(items, tta, Emitter(callbacks), cancel or CancelToken()).numpy()
+
+    def _valid_outputs(self, emit: Emitter, cancel: CancelToken, tta: bool
+                       ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """(probabilities, targets, mean loss) on the validation set."""
+        data = self._require_data()
+        if self._precompute and not tta:
+            acts = self._split_activations("valid", emit, cancel)
+            was_training = self.model.training
+            self.model.eval()
+            outs, targets = [], []
+            try:
+                with torch.no_grad():
+                    for x, y in acts.batches(data.bs, shuffle=False):
+                        cancel.raise_if_cancelled()
+                        outs.append(self.model.head(x.to(self.device)).float().cpu())
+                        targets.append(y)
+            finally:
+                self.model.train(was_training)
+            logits, target = torch.cat(outs), torch.cat(targets)
+            return torch.softmax(logits, 1), target, float(self.criterion(logits, target))
+        items = list(data.valid_items)
+        probs = self._probabilities(items, tta, emit, cancel)
+        target = torch.tensor([i.label for i in items])
+        loss = float(nn.functional.nll_loss(probs.clamp_min(1e-12).log(), target))
+        return probs, target, loss
+
+    def predict_valid(self, tta: bool = False, callbacks: Callback | Sequence[Callback] | None = None,
+                      cancel: CancelToken | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, targets) for the validation set."""
+        probs, targets, _ = self._valid_outputs(Emitter(callbacks), cancel or CancelToken(), tta)
+        return probs.numpy(), targets.numpy()
+
+    def evaluate(self, tta: bool = False, callbacks: Callback | Sequence[Callback] | None = None,
+                 cancel: CancelToken | None = None) -> Evaluation:
+        """Accuracy, loss and confusion matrix on the validation set."""
+        probs, targets, loss = self._valid_outputs(Emitter(callbacks), cancel or CancelToken(), tta)
+        preds = probs.argmax(1)
+        n = len(self.classes)
+        confusion = torch.zeros(n, n, dtype=torch.int64)
+        for actual, predicted in zip(targets.tolist(), preds.tolist()):
+            confusion[actual, predicted] += 1
+        accuracy = float((preds == targets).float().mean()) if len(targets) else math.nan
+        return Evaluation(accuracy, loss, tuple(tuple(r) for r in confusion.tolist()), len(targets), tta)
+
+
+class _Stop(Exception):
+    """Internal: ends a fit early (divergence) after the message is set."""

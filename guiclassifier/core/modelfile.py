@@ -1,0 +1,126 @@
+"""The .gcm model file: weights plus everything needed to use them, readable without running code.
+
+It is a ``torch.save`` of a dict of plain values and tensors, read back with
+``torch.load(weights_only=True)``, which refuses pickled objects, so a crafted file cannot execute
+anything. Writes go to a temporary file that is fsynced and renamed over the target: a crash or a
+full disk never leaves a half-written model where the previous one was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from guiclassifier.core.errors import ModelFileError
+from guiclassifier.core.models import ARCHS, build_classifier
+
+if TYPE_CHECKING:
+    from guiclassifier.core.data import ImageData
+    from guiclassifier.core.learner import Learner
+
+FORMAT = "guiclassifier.model"
+FORMAT_VERSION = 1
+SUFFIX = ".gcm"
+
+
+def _package_version() -> str:
+    from guiclassifier import __version__
+
+    return __version__
+
+
+def write_model_file(learner: Learner, path: Path) -> Path:
+    """Atomically write the learner's model to `path`."""
+    model = learner.model
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "app_version": _package_version(),
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "arch": learner.arch,
+        "classes": list(learner.classes),
+        "size": learner.size,
+        "augment": learner.augment,
+        "max_zoom": learner.max_zoom,
+        "mean": model.normalize.mean.flatten().tolist(),
+        "std": model.normalize.std.flatten().tolist(),
+        "frozen_groups": model.frozen_groups,
+        "weights_source": learner.weights_source.describe(),
+        # JSON text keeps the history free of types that weights_only loading would refuse.
+        "history_json": json.dumps(learner.history),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except OSError as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        reason = "the disk is full" if getattr(exc, "errno", None) == 28 else str(exc)
+        raise ModelFileError(f"Could not save the model to {path}: {reason}. "
+                             "Any earlier file there is unchanged.") from None
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The file's dict, checked to be one of ours (no code runs while reading)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelFileError(f"The model file {path} does not exist.") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path} is a folder, not a model file.") from None
+    except Exception as exc:  # unpickling refusals, zip errors, truncation: all "not ours"
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            detail = "it contains Python objects that could run code, which is refused"
+        raise ModelFileError(f"{path} is not a guiclassifier model file or is damaged ({detail}).") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is a PyTorch file but not a guiclassifier model "
+                             "(to start from a torchvision weights file, choose it as the weights source).")
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(f"{path} was saved by a newer guiclassifier "
+                             f"({payload.get('app_version', '?')}); update the app to open it.")
+    missing = [k for k in ("arch", "classes", "size", "state_dict") if k not in payload]
+    if missing:
+        raise ModelFileError(f"{path} is damaged: it lacks {', '.join(missing)}.")
+    if payload["arch"] not in ARCHS:
+        raise ModelFileError(f"{path} uses the architecture {payload['arch']!r}, unknown to this version.")
+    return payload
+
+
+def read_model_file(path: Path, data: ImageData | None = None, **kwargs: Any) -> Learner:
+    """A Learner from a model file; `data`, when given, must have the same classes."""
+    from guiclassifier.core.learner import Learner
+    from guiclassifier.core.weights import WeightsSource
+
+    payload = read_header(path)
+    classes = [str(c) for c in payload["classes"]]
+    model, _ = build_classifier(payload["arch"], len(classes), weights=None)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise ModelFileError(f"{path} is damaged: its weights do not fit {payload['arch']} "
+                             f"({str(exc).splitlines()[0]}).") from None
+    model.freeze_to(int(payload.get("frozen_groups", 2)))
+    try:
+        history = json.loads(payload.get("history_json", "[]"))
+    except ValueError:
+        history = []
+    return Learner(model, payload["arch"], classes, data, size=int(payload["size"]),
+                   augment=payload.get("augment", "side_on"), max_zoom=float(payload.get("max_zoom", 1.1)),
+                   weights_source=WeightsSource("file", Path(path).name, str(path)), history=history, **kwargs)

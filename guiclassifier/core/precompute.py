@@ -1,0 +1,153 @@
+"""The activation cache of the frozen body (fastai's precompute=True), on disk and memory-mapped.
+
+An entry is keyed by everything its numbers depend on: the body's weights (a digest of the
+tensors), the image size, and each file's path, label, size and modification time. Change any of
+them and the key changes, so a stale entry can never be served (fastai 0.7 keyed by file names
+and served stale activations). Entries are written to a temporary folder and renamed into place,
+so a cancelled run or a second process never leaves a half-written entry behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+
+from guiclassifier.core.cancel import CancelToken
+from guiclassifier.core.data import ImageData, Item
+from guiclassifier.core.events import Emitter, PrecomputeEnded, PrecomputeProgress, PrecomputeStarted
+from guiclassifier.core.models import Classifier
+from guiclassifier.core.progress import EtaClock
+
+CACHE_DIR_ENV = "GUICLASSIFIER_CACHE_DIR"
+CACHE_FORMAT = 1
+
+
+def default_cache_dir() -> Path:
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_cache_dir("guiclassifier")) / "activations"
+
+
+def body_digest(model: Classifier) -> str:
+    """sha256 over the body's parameters and buffers: changes whenever the body's output can."""
+    digest = hashlib.sha256()
+    for module in (model.normalize, model.stem, model.trunk):
+        for name, tensor in module.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cache_key(items: Sequence[Item], size: int, digest: str) -> str:
+    h = hashlib.sha256(f"format={CACHE_FORMAT};size={size};body={digest}\n".encode())
+    for item in items:
+        try:
+            st = os.stat(item.path)
+            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        h.update(f"{item.path}\0{item.label}\0{stamp}\n".encode())
+    return h.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Activations:
+    """Cached pooled features of one split; `rows` are the usable rows (files read fine)."""
+
+    features: np.ndarray  # (n_items, n_features) float32, memory-mapped
+    labels: np.ndarray  # (n_items,) int64
+    rows: np.ndarray  # indices of rows whose image could be read
+    path: Path
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batches(self, bs: int, shuffle: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(features, labels) batches; shuffling draws from torch's global generator."""
+        n = len(self.rows)
+        order = torch.randperm(n).numpy() if shuffle else np.arange(n)
+        stop = n - 1 if shuffle and n % bs == 1 and n > 1 else n  # no batch of one for BatchNorm
+        for start in range(0, stop, bs):
+            # Sorted row order reads the memory map sequentially; the batch order is irrelevant.
+            rows = self.rows[np.sort(order[start:start + bs])]
+            yield torch.from_numpy(np.ascontiguousarray(self.features[rows])), torch.from_numpy(self.labels[rows])
+
+    def n_batches(self, bs: int, shuffle: bool) -> int:
+        n = len(self.rows)
+        stop = n - 1 if shuffle and n % bs == 1 and n > 1 else n
+        return (stop + bs - 1) // bs
+
+
+def _open_entry(folder: Path) -> Activations:
+    return Activations(np.load(folder / "features.npy", mmap_mode="r"), np.load(folder / "labels.npy"),
+                       np.load(folder / "rows.npy"), folder)
+
+
+def activations(model: Classifier, data: ImageData, split: str, items: Sequence[Item], device: torch.device,
+                emit: Emitter, cancel: CancelToken, cache_dir: Path | None = None,
+                digest: str | None = None, amp: bool = False) -> Activations:
+    """The body's pooled activations for `items` (validation transforms), from cache or computed."""
+    cache_dir = cache_dir or default_cache_dir()
+    key = cache_key(items, data.size, digest or body_digest(model))
+    folder = cache_dir / key
+    emit(PrecomputeStarted(split, len(items)))
+    clock = EtaClock(len(items))
+    if (folder / "meta.json").is_file():
+        try:
+            entry = _open_entry(folder)
+            emit(PrecomputeEnded(split, len(items), True, clock.elapsed()))
+            return entry
+        except (OSError, ValueError):
+            shutil.rmtree(folder, ignore_errors=True)  # damaged entry: rebuild it below
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
+    try:
+        feats = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32,
+                                          shape=(len(items), model.n_features))
+        labels = np.array([i.label for i in items], dtype=np.int64)
+        ok = np.zeros(len(items), dtype=bool)
+        loader = data.loader(items, data.valid_tfm(), shuffle=False, pin_memory=device.type == "cuda")
+        was_training = model.training
+        model.eval()
+        done = 0
+        try:
+            with torch.no_grad(), torch.autocast(device.type, enabled=amp):
+                for batch in loader:
+                    cancel.raise_if_cancelled()
+                    n = len(batch) + len(batch.failed)
+                    if batch.x is not None:
+                        failed = {f.path for f in batch.failed}
+                        good = [done + i for i, it in enumerate(items[done:done + n]) if it.path not in failed]
+                        feats[good] = model.features(batch.x.to(device, non_blocking=True)).float().cpu().numpy()
+                        ok[good] = True
+                    done += n
+                    emit(PrecomputeProgress(split, done, len(items), clock.elapsed(), clock.eta(done)))
+        finally:
+            model.train(was_training)
+        feats.flush()
+        del feats
+        np.save(tmp / "labels.npy", labels)
+        np.save(tmp / "rows.npy", np.flatnonzero(ok))
+        (tmp / "meta.json").write_text(json.dumps({"split": split, "n": len(items), "size": data.size}))
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            # Another process finished the same entry first; its copy is as good as ours.
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    emit(PrecomputeEnded(split, len(items), False, clock.elapsed()))
+    return _open_entry(folder)
