@@ -1,0 +1,113 @@
+"""lr_find: the sweep, its suggestions, and that it leaves the learner exactly as it was."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from guiclassifier import ImageData, Learner
+from guiclassifier.core.cancel import CancelToken
+from guiclassifier.core.events import LRFindEnded, LRFindPoint
+from guiclassifier.core.lr_finder import suggest
+
+
+def fresh(root: Path, precompute: bool) -> Learner:
+    data = ImageData.from_folder(root, size=32, bs=8, num_workers=0, seed=0)
+    learner = Learner.pretrained("resnet18", data, weights=None, device="cpu", precompute=precompute)
+    if not precompute:
+        learner.unfreeze()
+    return learner
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("precompute", [True, False])
+def test_fit_after_lr_find_is_bit_identical(dataset: Path, precompute: bool) -> None:
+    plain = fresh(dataset, precompute)
+    plain.fit(1e-2, 1, cycle_len=1)
+    swept = fresh(dataset, precompute)
+    result = swept.lr_find(num_it=12)
+    assert len(result.lrs) > 3
+    swept.fit(1e-2, 1, cycle_len=1)
+    assert states_equal(plain.model.state_dict(), swept.model.state_dict())
+
+
+def test_lr_find_restores_weights_optimizer_and_rng(tiny_learner: Learner) -> None:
+    tiny_learner.fit(1e-2, 1)  # gives the optimizer momentum buffers
+    before_model = {k: v.clone() for k, v in tiny_learner.model.state_dict().items()}
+    before_opt = copy.deepcopy(tiny_learner.optimizer().state_dict())
+    before_rng = torch.get_rng_state()
+    tiny_learner.lr_find(num_it=10)
+    assert states_equal(before_model, tiny_learner.model.state_dict())
+    after_opt = tiny_learner.optimizer().state_dict()
+    for key, state in before_opt["state"].items():
+        assert torch.equal(state["momentum_buffer"], after_opt["state"][key]["momentum_buffer"])
+    assert torch.equal(before_rng, torch.get_rng_state())
+
+
+def test_sweep_events_and_result(tiny_learner: Learner) -> None:
+    events: list = []
+    result = tiny_learner.lr_find(start_lr=1e-5, end_lr=1.0, num_it=20, callbacks=events.append)
+    points = [e for e in events if isinstance(e, LRFindPoint)]
+    assert [p.lr for p in points] == list(result.lrs)
+    assert result.lrs[0] == pytest.approx(1e-5)
+    assert all(b > a for a, b in zip(result.lrs, result.lrs[1:]))
+    assert len(result.losses) == len(result.raw_losses) == len(result.lrs)
+    assert isinstance(events[-1], LRFindEnded)
+    assert tiny_learner.history[-1]["kind"] == "lr_find"
+
+
+def test_stops_when_loss_explodes(tiny_learner: Learner) -> None:
+    result = tiny_learner.lr_find(start_lr=1e-3, end_lr=1e6, num_it=60)
+    assert len(result.lrs) < 60
+    assert "stopped" in result.stopped_reason
+
+
+def test_cancel_stops_and_restores(tiny_learner: Learner) -> None:
+    token = CancelToken()
+    before = {k: v.clone() for k, v in tiny_learner.model.state_dict().items()}
+    seen: list = []
+
+    def cb(event) -> None:
+        if isinstance(event, LRFindPoint):
+            seen.append(event)
+            if event.iteration == 2:
+                token.cancel()
+
+    result = tiny_learner.lr_find(num_it=30, callbacks=cb, cancel=token)
+    assert result.cancelled and len(seen) == 3
+    assert states_equal(before, tiny_learner.model.state_dict())
+
+
+def test_differential_ratios_scale_groups_together(tiny_learner: Learner) -> None:
+    tiny_learner.unfreeze()
+    seen: list[tuple[float, ...]] = []
+    original = tiny_learner.train_step
+
+    def spy(x, y, lrs):
+        seen.append(tuple(lrs))
+        return original(x, y, lrs)
+
+    tiny_learner.train_step = spy
+    result = tiny_learner.lr_find(num_it=5, ratios=(0.01, 0.1, 1.0))
+    for lrs, lr in zip(seen, result.lrs):
+        assert lrs == pytest.approx((lr / 100, lr / 10, lr))
+
+
+def test_suggestions_on_a_known_curve() -> None:
+    lrs = np.logspace(-6, 1, 100)
+    x = np.log10(lrs)
+    losses = 2.0 - 1.5 / (1 + np.exp(-(x + 3) * 3)) + np.where(x > -0.5, (x + 0.5) ** 2 * 4, 0)
+    s = suggest(lrs.tolist(), losses.tolist(), 100)
+    assert set(s) == {"valley", "steep", "minimum"}
+    assert 1e-4 < s["steep"] < 1e-2  # steepest fall is around 1e-3
+    assert s["minimum"] == pytest.approx(lrs[int(np.argmin(losses))] / 10)
+    assert 1e-5 < s["valley"] < s["minimum"] * 10
+    assert suggest([1e-3, 1e-2], [1.0, math.nan], 100) == {}
