@@ -129,6 +129,7 @@ class Learner:
                  size: int | None = None, augment: str = "side_on", max_zoom: float = 1.1,
                  precompute: bool = False, device: str | torch.device = "auto", opt: str = "sgd",
                  momentum: float = 0.9, wd: float | None = None, mixed_precision: bool | None = None,
+                 bn_freeze: bool = True,
                  weights_source: WeightsSource | None = None, history: list[dict[str, Any]] | None = None,
                  cache_dir: str | Path | None = None) -> None:
         if opt not in OPTIMIZERS:
@@ -148,6 +149,7 @@ class Learner:
         self.weights_source = weights_source or WeightsSource("random", "random")
         self.history: list[dict[str, Any]] = list(history or [])
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.model.bn_freeze = bn_freeze
         self.model.to(self.device)
         self.criterion = nn.CrossEntropyLoss()
         self._optimizer: torch.optim.Optimizer | None = None
@@ -209,6 +211,16 @@ class Learner:
     def unfreeze(self) -> None:
         """Every layer group trains; precompute is turned off (the body's output will change)."""
         self.freeze_to(0)
+
+    @property
+    def bn_freeze(self) -> bool:
+        """Body BatchNorm statistics stay fixed even when unfrozen (fastai 0.7's bn_freeze)."""
+        return self.model.bn_freeze
+
+    @bn_freeze.setter
+    def bn_freeze(self, on: bool) -> None:
+        self.model.bn_freeze = bool(on)
+        self.model.train(self.model.training)
 
     def describe_trainable(self) -> str:
         return {0: "all layers", 1: "upper body and head", 2: "head only"}[self.frozen_groups]
@@ -305,7 +317,7 @@ class Learner:
 
     def _validate(self, emit: Emitter, cancel: CancelToken) -> tuple[float, float]:
         """(valid loss, accuracy) on the validation set, without augmentation."""
-        probs, targets, loss = self._valid_outputs(emit, cancel, tta=False)
+        probs, targets, loss = self._valid_outputs(emit, cancel, tta=False, progress=False)
         accuracy = float((probs.argmax(1) == targets).float().mean()) if len(targets) else math.nan
         return loss, accuracy
 
@@ -465,9 +477,10 @@ class Learner:
         items = [Item(str(p), -1) for p in paths]
         return self._probabilities(items, tta, Emitter(callbacks), cancel or CancelToken()).numpy()
 
-    def _valid_outputs(self, emit: Emitter, cancel: CancelToken, tta: bool
+    def _valid_outputs(self, emit: Emitter, cancel: CancelToken, tta: bool, progress: bool = True
                        ) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """(probabilities, targets, mean loss) on the validation set."""
+        """(probabilities, targets, mean loss) on the validation set. Without `progress` no
+        PredictProgress is sent (validation inside fit is part of the fit's own progress)."""
         data = self._require_data()
         if self._precompute and not tta:
             acts = self._split_activations("valid", emit, cancel)
@@ -485,7 +498,7 @@ class Learner:
             logits, target = torch.cat(outs), torch.cat(targets)
             return torch.softmax(logits, 1), target, float(self.criterion(logits, target))
         items = list(data.valid_items)
-        probs = self._probabilities(items, tta, emit, cancel)
+        probs = self._probabilities(items, tta, emit if progress else Emitter(None), cancel)
         target = torch.tensor([i.label for i in items])
         loss = float(nn.functional.nll_loss(probs.clamp_min(1e-12).log(), target))
         return probs, target, loss

@@ -51,6 +51,7 @@ def write_model_file(learner: Learner, path: Path) -> Path:
         "mean": model.normalize.mean.flatten().tolist(),
         "std": model.normalize.std.flatten().tolist(),
         "frozen_groups": model.frozen_groups,
+        "bn_freeze": model.bn_freeze,
         "weights_source": learner.weights_source.describe(),
         # JSON text keeps the history free of types that weights_only loading would refuse.
         "history_json": json.dumps(learner.history),
@@ -123,4 +124,5 @@ def read_model_file(path: Path, data: ImageData | None = None, **kwargs: Any) ->
         history = []
     return Learner(model, payload["arch"], classes, data, size=int(payload["size"]),
                    augment=payload.get("augment", "side_on"), max_zoom=float(payload.get("max_zoom", 1.1)),
-                   weights_source=WeightsSource("file", Path(path).name, str(path)), history=history, **kwargs)
+                   weights_source=WeightsSource("file", Path(path).name, str(path)), history=history,
+                   **{"bn_freeze": bool(payload.get("bn_freeze", True)), **kwargs})

@@ -107,6 +107,9 @@ class Classifier(nn.Module):
         self.n_features = n_features
         self.head = create_head(n_features, n_classes)
         self.frozen_groups = 0
+        # fastai 0.7's bn_freeze: the body's BatchNorm keeps its ImageNet statistics even when
+        # unfrozen. On small datasets re-estimating them from batches costs accuracy (see README).
+        self.bn_freeze = False
 
     @property
     def layer_groups(self) -> tuple[nn.ModuleList, ...]:
@@ -133,7 +136,8 @@ class Classifier(nn.Module):
     def train(self, mode: bool = True) -> Classifier:
         super().train(mode)
         if mode:
-            for group in self.layer_groups[: self.frozen_groups]:
+            fixed = N_GROUPS - 1 if self.bn_freeze else self.frozen_groups
+            for group in self.layer_groups[:fixed]:
                 for m in group.modules():
                     if isinstance(m, nn.modules.batchnorm._BatchNorm):
                         m.eval()
@@ -182,3 +186,20 @@ def build_classifier(arch: str, n_classes: int, weights: str | Path | None = "au
         source = WeightsSource("file", path.name, str(path))
     stem, trunk = spec.cut(tv_model)
     return Classifier(nn.Sequential(*stem), nn.Sequential(*trunk), n_classes), source
+
+
+PREFERENCE = ("resnet34", "resnet50", "efficientnet_b0", "convnext_tiny", "mobilenet_v3_large", "resnet18",
+              "mobilenet_v2")
+"""Default choice order: the lesson's resnet34 first, then the others by accuracy."""
+
+
+def has_local_weights(arch: str) -> bool:
+    """True when ImageNet weights for `arch` are on this machine (no download needed)."""
+    from guiclassifier.core.weights import find_local_weights
+
+    return find_local_weights(arch) is not None
+
+
+def best_available_arch() -> str:
+    """The most preferred architecture whose weights are here; resnet34 if none are."""
+    return next((a for a in PREFERENCE if has_local_weights(a)), "resnet34")

@@ -220,3 +220,16 @@ def test_freeze_unfreeze_describe(tiny_learner: Learner) -> None:
     assert tiny_learner.describe_trainable() == "all layers"
     tiny_learner.freeze_to(1)
     assert tiny_learner.describe_trainable() == "upper body and head"
+
+
+def test_bn_freeze_option_travels_in_the_model_file(tiny_learner: Learner, tmp_path: Path) -> None:
+    assert tiny_learner.bn_freeze  # the default: see README, "Why bn_freeze is on"
+    tiny_learner.unfreeze()
+    running = tiny_learner.model.stem[1].running_mean.clone()
+    tiny_learner.fit(0.01, 1)
+    assert torch.equal(running, tiny_learner.model.stem[1].running_mean)
+    tiny_learner.bn_freeze = False
+    tiny_learner.save(tmp_path / "m.gcm")
+    assert Learner.load(tmp_path / "m.gcm").bn_freeze is False
+    tiny_learner.fit(0.01, 1)
+    assert not torch.equal(running, tiny_learner.model.stem[1].running_mean)

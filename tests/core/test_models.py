@@ -134,3 +134,18 @@ def test_not_a_state_dict(tmp_path: Path) -> None:
 def test_unknown_arch() -> None:
     with pytest.raises(WeightsError, match="Available"):
         build_classifier("vgg99", 2, weights=None)
+
+
+def test_bn_freeze_keeps_body_statistics_when_unfrozen() -> None:
+    model, _ = build_classifier("resnet18", 2, weights=None)
+    model.freeze_to(0)
+    model.bn_freeze = True
+    model.train()
+    body_bn = [m for g in model.layer_groups[:2] for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    head_bn = [m for m in model.head if isinstance(m, torch.nn.BatchNorm1d)]
+    assert body_bn and all(not m.training for m in body_bn)
+    assert all(m.training for m in head_bn)
+    assert all(p.requires_grad for p in model.parameters())  # the weights still train
+    model.bn_freeze = False
+    model.train()
+    assert all(m.training for m in body_bn)

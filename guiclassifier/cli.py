@@ -1,0 +1,318 @@
+"""The `guiclassifier` command. No subcommand: open the window. Subcommands: run headless.
+
+Exit codes: 0 success, 1 failure (one-line error; --debug for the traceback), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXAMPLES = """examples:
+  guiclassifier                                   open the window
+  guiclassifier resources/demo                    open the window on a dataset
+  guiclassifier scan resources/demo
+  guiclassifier lr-find resources/demo --arch mobilenet_v2 --size 64 --plot lr.png
+  guiclassifier train resources/demo --arch mobilenet_v2 --size 64 --out demo.gcm
+  guiclassifier predict demo.gcm photo.jpg more_photos/ --tta
+  guiclassifier evaluate demo.gcm resources/demo --tta
+"""
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    p.add_argument("--seed", type=int, default=42, help="seed for the split, initialisation and batch order")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+
+
+def _add_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", type=Path, help="dataset folder (fast.ai layout or one folder of class folders)")
+    p.add_argument("--size", type=int, default=224, help="image size in pixels (default 224)")
+    p.add_argument("--bs", type=int, default=64, help="batch size (default 64)")
+    p.add_argument("--augment", default="side_on", choices=["side_on", "top_down", "none"])
+    p.add_argument("--max-zoom", type=float, default=1.1)
+    p.add_argument("--valid-pct", type=float, default=0.2, help="validation share when there is no valid/ folder")
+    p.add_argument("--workers", type=int, default=None, help="image loading processes (default: cores - 1)")
+
+
+def _add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", default="auto", help="architecture (default: the best one with weights here)")
+    p.add_argument("--weights", default="auto", help="auto, a torchvision .pth file, or 'random'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="guiclassifier", description="Train an image classifier the fast.ai way.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"guiclassifier {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("gui", help="open the window (the default)")
+    p.add_argument("data", type=Path, nargs="?")
+
+    p = sub.add_parser("scan", help="classes, counts per split and unusable files of a dataset",
+                       epilog="example: guiclassifier scan resources/demo --json",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data", type=Path)
+    p.add_argument("--valid-pct", type=float, default=0.2)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_common(p)
+
+    p = sub.add_parser("train", help="run a recipe (default: lesson1) and save the model",
+                       epilog="example: guiclassifier train resources/demo --arch mobilenet_v2 --size 64 "
+                              "--out demo.gcm --epochs-scale 0.5",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_data(p)
+    _add_model(p)
+    p.add_argument("--recipe", default="lesson1", help="lesson1 or a recipe .json file")
+    p.add_argument("--epochs-scale", type=float, default=1.0, help="shrink (<1) or stretch the recipe")
+    p.add_argument("--out", type=Path, default=Path("model.gcm"), help="model file to write (default model.gcm)")
+    p.add_argument("--json-log", type=Path, help="write every event as a JSON line to this file")
+    _add_common(p)
+
+    p = sub.add_parser("predict", help="class probabilities for image files or folders",
+                       epilog="example: guiclassifier predict demo.gcm photos/ --csv out.csv",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", type=Path)
+    p.add_argument("paths", type=Path, nargs="+")
+    p.add_argument("--tta", action="store_true", help="average over 4 augmented views too")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--csv", type=Path, help="write path, class and probabilities to this CSV file")
+    _add_common(p)
+
+    p = sub.add_parser("evaluate", help="accuracy and confusion matrix of a model on a dataset's valid set",
+                       epilog="example: guiclassifier evaluate demo.gcm resources/demo --tta",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", type=Path)
+    _add_data(p)
+    p.add_argument("--tta", action="store_true")
+    p.add_argument("--json", action="store_true")
+    _add_common(p)
+    return parser
+
+
+def _version() -> str:
+    from guiclassifier import __version__
+
+    return __version__
+
+
+def _default_arch() -> str:
+    from guiclassifier.core.models import best_available_arch
+
+    return best_available_arch()
+
+
+def _weights_arg(value: str) -> str | Path | None:
+    if value == "random":
+        return None
+    return value if value == "auto" else Path(value)
+
+
+def _install_sigint(token: Any) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        print("\nstopping after this batch (Ctrl-C again to quit now)...", file=sys.stderr)
+        token.cancel()
+
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from guiclassifier.core.data import scan_folder
+
+    report = scan_folder(args.data, valid_pct=args.valid_pct, seed=args.seed)
+    counts = report.counts()
+    if args.json:
+        print(json.dumps({"root": report.root, "layout": report.layout, "classes": list(report.classes),
+                          "counts": {k: {"train": t, "valid": v} for k, (t, v) in counts.items()},
+                          "test": len(report.test), "notes": list(report.notes),
+                          "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped]}, indent=2))
+        return 0
+    print(f"{report.root} ({'fast.ai layout' if report.layout == 'fastai' else 'class folders'})")
+    print(f"{'class':<24} {'train':>6} {'valid':>6}")
+    for name, (t, v) in counts.items():
+        print(f"{name:<24} {t:>6} {v:>6}")
+    print(f"{'total':<24} {len(report.train):>6} {len(report.valid):>6}")
+    if report.test:
+        print(f"test images: {len(report.test)}")
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.skipped:
+        print(f"\n{len(report.skipped)} files skipped:")
+        for s in report.skipped:
+            print(f"  {s.path}: {s.reason}")
+    return 0
+
+
+def _data_from(args: argparse.Namespace):
+    from guiclassifier.core.data import ImageData
+
+    return ImageData.from_folder(args.data, size=args.size, bs=args.bs, augment=args.augment,
+                                 max_zoom=args.max_zoom, valid_pct=args.valid_pct, seed=args.seed,
+                                 num_workers=args.workers)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from guiclassifier.cli_progress import ConsoleReporter
+    from guiclassifier.core.cancel import CancelToken
+    from guiclassifier.core.learner import Learner
+    from guiclassifier.core.recipe import BUILTIN_RECIPES, Recipe, run_recipe
+
+    recipe = BUILTIN_RECIPES[args.recipe]() if args.recipe in BUILTIN_RECIPES else Recipe.load(args.recipe)
+    if args.epochs_scale != 1.0:
+        recipe = recipe.scaled(args.epochs_scale)
+    data = _data_from(args)
+    arch = _default_arch() if args.arch == "auto" else args.arch
+    learner = Learner.pretrained(arch, data, weights=_weights_arg(args.weights), device=args.device, seed=args.seed)
+    print(f"{arch} ({learner.weights_source.describe()}) on {learner.device.type}, "
+          f"{len(data.train_items)} train / {len(data.valid_items)} valid images, {data.c} classes, "
+          f"{data.size} px; recipe {recipe.name}: {len(recipe.stages)} stages")
+    token = CancelToken()
+    _install_sigint(token)
+    log = open(args.json_log, "w") if args.json_log else None
+    try:
+        reporter = ConsoleReporter(quiet=args.quiet, json_log=log)
+        result = run_recipe(learner, recipe, reporter, token)
+        reporter.close()
+    finally:
+        if log is not None:
+            log.close()
+    learner.save(args.out)
+    if result.evaluation is not None:
+        print(f"\nvalidation accuracy: {result.evaluation.accuracy:.1%}"
+              f"{' (TTA)' if result.evaluation.tta else ''}")
+    if result.cancelled:
+        print(f"stopped after {result.completed} of {result.total} stages; the model as it was then is "
+              f"saved to {args.out}")
+        return 1
+    if result.stopped_reason:
+        print(f"{result.stopped_reason}\nmodel saved to {args.out}")
+        return 1
+    print(f"model saved to {args.out}")
+    return 0
+
+
+def _image_paths(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files given directly, plus the images found in folders (not recursive into links)."""
+    from guiclassifier.core.images import is_image_name
+
+    files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p)))
+        elif path.exists():
+            files.append(path)
+        else:
+            skipped.append((path, "file not found"))
+    return files, skipped
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from guiclassifier.cli_progress import ConsoleReporter
+    from guiclassifier.core.errors import ImageError
+    from guiclassifier.core.images import open_rgb
+    from guiclassifier.core.learner import Learner
+
+    learner = Learner.load(args.model, device=args.device)
+    files, skipped = _image_paths(args.paths)
+    good: list[Path] = []
+    for path in files:
+        try:
+            open_rgb(path, draft_size=learner.size)
+            good.append(path)
+        except ImageError as exc:
+            skipped.append((path, exc.reason))
+    probs = learner.predict(good, tta=args.tta, callbacks=ConsoleReporter(quiet=args.quiet)) if good else []
+    classes = list(learner.classes)
+    rows = [{"path": str(p), "class": classes[int(pr.argmax())], "probability": float(pr.max()),
+             "probabilities": {c: float(x) for c, x in zip(classes, pr)}} for p, pr in zip(good, probs)]
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["path", "predicted", *classes])
+            for row in rows:
+                writer.writerow([row["path"], row["class"], *(f"{row['probabilities'][c]:.6f}" for c in classes)])
+    if args.json:
+        print(json.dumps({"predictions": rows, "skipped": [{"path": str(p), "reason": r} for p, r in skipped]},
+                         indent=2))
+    else:
+        width = max([len(r["path"]) for r in rows] + [4])
+        for row in rows:
+            print(f"{row['path']:<{width}}  {row['class']:<16} {row['probability']:6.1%}")
+        for path, reason in skipped:
+            print(f"{str(path):<{width}}  skipped: {reason}")
+    return 0 if rows or not skipped else 1
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from guiclassifier.cli_progress import ConsoleReporter
+    from guiclassifier.core.learner import Learner
+
+    learner = Learner.load(args.model, device=args.device)
+    args.size = learner.size
+    data = _data_from(args)
+    learner = Learner.load(args.model, data=data, device=args.device)
+    ev = learner.evaluate(tta=args.tta, callbacks=ConsoleReporter(quiet=args.quiet))
+    classes = list(learner.classes)
+    if args.json:
+        print(json.dumps({"accuracy": ev.accuracy, "loss": ev.loss, "n": ev.n, "tta": ev.tta,
+                          "classes": classes, "confusion": [list(r) for r in ev.confusion]}, indent=2))
+        return 0
+    print(f"accuracy {ev.accuracy:.1%} on {ev.n} validation images{' with TTA' if ev.tta else ''} "
+          f"(loss {ev.loss:.4f})\n")
+    width = max(len(c) for c in classes + ["actual"]) + 2
+    print("actual \\ predicted".ljust(width) + "".join(c[:10].rjust(11) for c in classes))
+    for name, row in zip(classes, ev.confusion):
+        print(name.ljust(width) + "".join(str(n).rjust(11) for n in row))
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from guiclassifier.gui.app import run_app
+    except ImportError:
+        # The window is not built yet in this version: run the recipe headless instead.
+        if args.data is None:
+            print("The window is not available in this version. Try: guiclassifier train resources/demo",
+                  file=sys.stderr)
+            return 2
+        print("The window is not available in this version: running the lesson1 recipe headless.\n")
+        ns = build_parser().parse_args(["train", str(args.data), "--size", "64", "--bs", "32",
+                                        "--out", "demo.gcm"])
+        return cmd_train(ns)
+    return run_app(args.data)
+
+
+COMMANDS = {"gui": cmd_gui, "scan": cmd_scan, "train": cmd_train, "predict": cmd_predict,
+            "evaluate": cmd_evaluate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # `guiclassifier` and `guiclassifier DATA` open the window.
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        argv = ["gui", *argv]
+    args = parser.parse_args(argv)
+    from guiclassifier.core.errors import GuiClassifierError
+
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (GuiClassifierError, OSError, ValueError) as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

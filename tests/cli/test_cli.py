@@ -1,0 +1,83 @@
+"""The command line end to end on tiny generated data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from guiclassifier.cli import main
+
+TINY = ["--size", "32", "--bs", "8", "--workers", "0", "--arch", "resnet18", "--weights", "random", "--quiet"]
+
+
+def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_scan_reports_counts_and_broken_files(dataset: Path, capsys) -> None:
+    (dataset / "train" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8junk")
+    code, out, _ = run(capsys, "scan", str(dataset))
+    assert code == 0
+    assert "cat" in out and "12" in out and "broken.jpg" in out and "1 files skipped" in out
+    code, out, _ = run(capsys, "scan", str(dataset), "--json")
+    report = json.loads(out)
+    assert report["counts"]["dog"] == {"train": 12, "valid": 4}
+    assert [Path(s["path"]).name for s in report["skipped"]] == ["broken.jpg"]
+
+
+def test_scan_of_a_bad_folder_is_a_one_line_error(tmp_path: Path, capsys) -> None:
+    code, out, err = run(capsys, "scan", str(tmp_path / "nope"))
+    assert code == 1 and err.startswith("error:") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_train_predict_evaluate(dataset: Path, tmp_path: Path, capsys) -> None:
+    model = tmp_path / "m.gcm"
+    log = tmp_path / "log.jsonl"
+    code, out, _ = run(capsys, "train", str(dataset), *TINY, "--epochs-scale", "0.2", "--out", str(model),
+                       "--json-log", str(log))
+    assert code == 0, out
+    assert model.is_file() and "validation accuracy" in out and "epoch" in out
+    kinds = {json.loads(line)["event"] for line in log.read_text().splitlines()}
+    assert {"StageStarted", "LRFindPoint", "BatchEnded", "EpochEnded", "FitEnded"} <= kinds
+
+    (tmp_path / "notes.txt").write_text("not an image")
+    images = dataset / "valid" / "cat"
+    code, out, _ = run(capsys, "predict", str(model), str(images), str(tmp_path / "notes.txt"), "--json",
+                       "--csv", str(tmp_path / "p.csv"))
+    assert code == 0
+    result = json.loads(out)
+    assert len(result["predictions"]) == 4
+    assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-4 for p in result["predictions"])
+    assert result["skipped"][0]["path"].endswith("notes.txt")
+    rows = list(csv.reader(open(tmp_path / "p.csv")))
+    assert rows[0] == ["path", "predicted", "cat", "dog"] and len(rows) == 5
+
+    code, out, _ = run(capsys, "evaluate", str(model), str(dataset), "--workers", "0", "--quiet", "--json")
+    assert code == 0
+    ev = json.loads(out)
+    assert ev["n"] == 8 and sum(map(sum, ev["confusion"])) == 8
+
+
+def test_bad_recipe_file_is_reported(dataset: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "r.json").write_text(json.dumps({"name": "x", "stages": [{"stage": "Train", "n_cylce": 2}]}))
+    code, _, err = run(capsys, "train", str(dataset), *TINY, "--recipe", str(tmp_path / "r.json"))
+    assert code == 1 and "n_cylce" in err
+
+
+def test_usage_errors_exit_2(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["train"])
+    assert info.value.code == 2
+
+
+def test_python_dash_m_help() -> None:
+    result = subprocess.run([sys.executable, "-m", "guiclassifier", "train", "--help"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "example" in result.stdout and "--epochs-scale" in result.stdout
