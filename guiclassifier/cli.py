@@ -65,6 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_common(p)
 
+    p = sub.add_parser("lr-find", help="the learning-rate finder's curve and suggestions",
+                       epilog="example: guiclassifier lr-find resources/demo --arch mobilenet_v2 --size 64 "
+                              "--plot lr.png",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_data(p)
+    _add_model(p)
+    p.add_argument("--unfrozen", action="store_true", help="sweep with all layers trainable (default: head only)")
+    p.add_argument("--no-precompute", action="store_true", help="sweep through the body even when frozen")
+    p.add_argument("--start-lr", type=float, default=1e-7)
+    p.add_argument("--end-lr", type=float, default=10.0)
+    p.add_argument("--num-it", type=int, default=100)
+    p.add_argument("--json", action="store_true", help="the curve and suggestions as JSON")
+    p.add_argument("--plot", type=Path, help="write a PNG of loss against lr with the suggestions marked")
+    _add_common(p)
+
     p = sub.add_parser("train", help="run a recipe (default: lesson1) and save the model",
                        epilog="example: guiclassifier train resources/demo --arch mobilenet_v2 --size 64 "
                               "--out demo.gcm --epochs-scale 0.5",
@@ -161,19 +176,59 @@ def _data_from(args: argparse.Namespace):
                                  num_workers=args.workers)
 
 
+def _learner_from(args: argparse.Namespace, precompute: bool = False):
+    from guiclassifier.core.learner import Learner
+
+    data = _data_from(args)
+    arch = _default_arch() if args.arch == "auto" else args.arch
+    return Learner.pretrained(arch, data, precompute=precompute, weights=_weights_arg(args.weights),
+                              device=args.device, seed=args.seed)
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from guiclassifier.cli_progress import ConsoleReporter
+    from guiclassifier.core.cancel import CancelToken
+
+    learner = _learner_from(args, precompute=not (args.unfrozen or args.no_precompute))
+    if args.unfrozen:
+        learner.unfreeze()
+    token = CancelToken()
+    _install_sigint(token)
+    reporter = ConsoleReporter(quiet=args.quiet or args.json)
+    result = learner.lr_find(args.start_lr, args.end_lr, args.num_it, callbacks=reporter, cancel=token)
+    reporter.close()
+    if args.plot:
+        from guiclassifier.lr_plot_png import save_lr_plot
+
+        save_lr_plot(result, args.plot, title=f"{learner.arch}, {learner.describe_trainable()}")
+    if args.json:
+        print(json.dumps({"lrs": list(result.lrs), "losses": list(result.losses),
+                          "raw_losses": list(result.raw_losses), "suggestions": result.suggestions,
+                          "stopped": result.stopped_reason, "cancelled": result.cancelled}, indent=2))
+    else:
+        print(f"{'lr':>10}  {'loss':>8}  {'raw':>8}")
+        step = max(1, len(result.lrs) // 25)
+        for lr, loss, raw in list(zip(result.lrs, result.losses, result.raw_losses))[::step]:
+            print(f"{lr:>10.2e}  {loss:>8.4f}  {raw:>8.4f}")
+        print(f"\n{result.stopped_reason}")
+        for name, lr in result.suggestions.items():
+            print(f"suggested lr ({name}): {lr:.2e}")
+        if args.plot:
+            print(f"plot saved to {args.plot}")
+    return 1 if result.cancelled else 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from guiclassifier.cli_progress import ConsoleReporter
     from guiclassifier.core.cancel import CancelToken
-    from guiclassifier.core.learner import Learner
     from guiclassifier.core.recipe import BUILTIN_RECIPES, Recipe, run_recipe
 
     recipe = BUILTIN_RECIPES[args.recipe]() if args.recipe in BUILTIN_RECIPES else Recipe.load(args.recipe)
     if args.epochs_scale != 1.0:
         recipe = recipe.scaled(args.epochs_scale)
-    data = _data_from(args)
-    arch = _default_arch() if args.arch == "auto" else args.arch
-    learner = Learner.pretrained(arch, data, weights=_weights_arg(args.weights), device=args.device, seed=args.seed)
-    print(f"{arch} ({learner.weights_source.describe()}) on {learner.device.type}, "
+    learner = _learner_from(args)
+    data = learner.data
+    print(f"{learner.arch} ({learner.weights_source.describe()}) on {learner.device.type}, "
           f"{len(data.train_items)} train / {len(data.valid_items)} valid images, {data.c} classes, "
           f"{data.size} px; recipe {recipe.name}: {len(recipe.stages)} stages")
     token = CancelToken()
@@ -293,7 +348,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run_app(args.data)
 
 
-COMMANDS = {"gui": cmd_gui, "scan": cmd_scan, "train": cmd_train, "predict": cmd_predict,
+COMMANDS = {"gui": cmd_gui, "scan": cmd_scan, "lr-find": cmd_lr_find, "train": cmd_train, "predict": cmd_predict,
             "evaluate": cmd_evaluate}
 
 

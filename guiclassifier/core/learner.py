@@ -170,10 +170,13 @@ class Learner:
     def pretrained(cls, arch: str, data: ImageData, precompute: bool = False,
                    weights: str | Path | None = "auto", seed: int | None = None, **kwargs: Any) -> Learner:
         """A new learner on `data` with ImageNet weights (or a weights file, or None for random),
-        body frozen as in fastai's ConvLearner.pretrained. `seed` defaults to the data's seed."""
+        body frozen as in fastai's ConvLearner.pretrained. `seed` defaults to the data's seed.
+        bn_freeze defaults to on for pretrained weights only: random weights have no statistics
+        worth keeping."""
         seed_everything(data.seed if seed is None else seed)
         model, source = build_classifier(arch, data.c, weights)
         model.freeze_to(N_GROUPS - 1)
+        kwargs.setdefault("bn_freeze", source.kind != "random")
         return cls(model, arch, data.classes, data, precompute=precompute, weights_source=source, **kwargs)
 
     @classmethod

@@ -81,3 +81,20 @@ def test_python_dash_m_help() -> None:
     result = subprocess.run([sys.executable, "-m", "guiclassifier", "train", "--help"], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0 and "example" in result.stdout and "--epochs-scale" in result.stdout
+
+
+def test_lr_find_json_and_plot(dataset: Path, tmp_path: Path, capsys) -> None:
+    code, out, _ = run(capsys, "lr-find", str(dataset), *TINY, "--num-it", "15", "--json",
+                       "--plot", str(tmp_path / "lr.png"))
+    assert code == 0
+    curve = json.loads(out)
+    assert len(curve["lrs"]) == len(curve["losses"]) == len(curve["raw_losses"]) > 3
+    assert curve["lrs"][0] == pytest.approx(1e-7)
+    from PIL import Image
+
+    with Image.open(tmp_path / "lr.png") as img:
+        assert img.size == (800, 500)
+        colours = {c for _, c in img.getcolors(1 << 20)}
+    assert (31, 90, 180) in colours  # the smoothed curve was drawn
+    code, out, _ = run(capsys, "lr-find", str(dataset), *TINY, "--num-it", "15", "--unfrozen")
+    assert code == 0 and "suggested lr" in out or "stopped" in out

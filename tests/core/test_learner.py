@@ -222,8 +222,10 @@ def test_freeze_unfreeze_describe(tiny_learner: Learner) -> None:
     assert tiny_learner.describe_trainable() == "upper body and head"
 
 
-def test_bn_freeze_option_travels_in_the_model_file(tiny_learner: Learner, tmp_path: Path) -> None:
-    assert tiny_learner.bn_freeze  # the default: see README, "Why bn_freeze is on"
+def test_bn_freeze_default_and_model_file(tiny_learner: Learner, tmp_path: Path) -> None:
+    assert not tiny_learner.bn_freeze  # random weights: no statistics worth keeping
+    assert Learner.pretrained("mobilenet_v2", tiny_learner.data, device="cpu").bn_freeze  # pretrained: on
+    tiny_learner.bn_freeze = True
     tiny_learner.unfreeze()
     running = tiny_learner.model.stem[1].running_mean.clone()
     tiny_learner.fit(0.01, 1)
