@@ -29,7 +29,8 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
 benchmarks: $(STAMP)
-	$(PY) benchmarks/recipe_pretrained_vs_random.py
+	$(PY) benchmarks/pretrained_vs_random.py
+	$(PY) benchmarks/precompute_payoff.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import signal
 import sys
 import traceback
@@ -102,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, help="write path, class and probabilities to this CSV file")
     _add_common(p)
 
+    p = sub.add_parser("export", help="a model file that runs without guiclassifier (ONNX or torch.export)",
+                       epilog="example: guiclassifier export demo.gcm --format onnx --out demo.onnx\n"
+                              "         (writes demo.onnx and demo.onnx.json with the classes and preprocessing)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", type=Path)
+    p.add_argument("--format", choices=["onnx", "pt2"], default="onnx")
+    p.add_argument("--out", type=Path, required=True)
+    _add_common(p)
+
     p = sub.add_parser("evaluate", help="accuracy and confusion matrix of a model on a dataset's valid set",
                        epilog="example: guiclassifier evaluate demo.gcm resources/demo --tta",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,13 +186,13 @@ def _data_from(args: argparse.Namespace):
                                  num_workers=args.workers)
 
 
-def _learner_from(args: argparse.Namespace, precompute: bool = False):
+def _learner_from(args: argparse.Namespace, precompute: bool = False, dist_info: Any = None):
     from guiclassifier.core.learner import Learner
 
     data = _data_from(args)
     arch = _default_arch() if args.arch == "auto" else args.arch
     return Learner.pretrained(arch, data, precompute=precompute, weights=_weights_arg(args.weights),
-                              device=args.device, seed=args.seed)
+                              device=args.device, seed=args.seed, dist_info=dist_info)
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
@@ -219,16 +229,35 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from guiclassifier.cli_progress import ConsoleReporter
-    from guiclassifier.core.cancel import CancelToken
-    from guiclassifier.core.recipe import BUILTIN_RECIPES, Recipe, run_recipe
+    """Run a recipe and save the model; under torchrun, data-parallel over the processes."""
+    from guiclassifier.core.recipe import BUILTIN_RECIPES, Recipe
+
+    from guiclassifier.core.distributed import init_from_env, launched_by_torchrun, shutdown
 
     recipe = BUILTIN_RECIPES[args.recipe]() if args.recipe in BUILTIN_RECIPES else Recipe.load(args.recipe)
     if args.epochs_scale != 1.0:
         recipe = recipe.scaled(args.epochs_scale)
-    learner = _learner_from(args)
+    dist_info = None
+    if launched_by_torchrun():
+        dist_info, args.device = init_from_env(args.device)
+        if not dist_info.is_main:  # one voice: only rank 0 prints and writes files
+            sys.stdout = open(os.devnull, "w")
+            args.quiet, args.json_log = True, None
+    try:
+        return _train(args, recipe, dist_info)
+    finally:
+        shutdown()
+
+
+def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
+    from guiclassifier.cli_progress import ConsoleReporter
+    from guiclassifier.core.cancel import CancelToken
+    from guiclassifier.core.recipe import run_recipe
+
+    learner = _learner_from(args, dist_info=dist_info)
     data = learner.data
-    print(f"{learner.arch} ({learner.weights_source.describe()}) on {learner.device.type}, "
+    processes = f" x {dist_info.world_size} processes" if dist_info else ""
+    print(f"{learner.arch} ({learner.weights_source.describe()}) on {learner.device.type}{processes}, "
           f"{len(data.train_items)} train / {len(data.valid_items)} valid images, {data.c} classes, "
           f"{data.size} px; recipe {recipe.name}: {len(recipe.stages)} stages")
     token = CancelToken()
@@ -241,6 +270,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if log is not None:
             log.close()
+    if dist_info is not None and not dist_info.is_main:
+        return 0
     learner.save(args.out)
     if result.evaluation is not None:
         print(f"\nvalidation accuracy: {result.evaluation.accuracy:.1%}"
@@ -332,6 +363,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from guiclassifier.core.export import export_model
+    from guiclassifier.core.learner import Learner
+
+    learner = Learner.load(args.model, device="cpu")
+    out, side = export_model(learner, args.out, args.format)
+    print(f"wrote {out} and {side}")
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     try:
         from guiclassifier.gui.app import run_app
@@ -349,7 +390,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"gui": cmd_gui, "scan": cmd_scan, "lr-find": cmd_lr_find, "train": cmd_train, "predict": cmd_predict,
-            "evaluate": cmd_evaluate}
+            "evaluate": cmd_evaluate, "export": cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

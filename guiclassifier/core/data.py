@@ -236,16 +236,20 @@ def collate(samples: list[tuple[torch.Tensor, int] | SkippedFile]) -> Batch:
 
 
 def make_loader(items: Sequence[Item], transform: Transform, bs: int, shuffle: bool = False,
-                num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
-    """A DataLoader yielding Batch objects. Shuffling draws from torch's global generator."""
+                num_workers: int = 0, pin_memory: bool = False, for_training: bool | None = None,
+                generator: torch.Generator | None = None) -> DataLoader:
+    """A DataLoader yielding Batch objects. Shuffling draws from torch's global generator.
+
+    `for_training` (default: same as shuffle) drops a final batch of one image, which breaks
+    BatchNorm in training mode. Unshuffled loaders get a private generator unless one is given:
+    validation, precompute and prediction must not draw from the global generator, or merely
+    evaluating would change what the next training run does."""
+    for_training = shuffle if for_training is None else for_training
     return DataLoader(
         ImageDataset(items, transform), batch_size=bs, shuffle=shuffle,
-        # A final batch of one image breaks BatchNorm in training mode.
-        drop_last=shuffle and len(items) % bs == 1 and len(items) > 1,
+        drop_last=for_training and len(items) % bs == 1 and len(items) > 1,
         num_workers=num_workers, pin_memory=pin_memory, collate_fn=collate,
-        # Unshuffled loaders (valid, precompute, predict) must not draw from the global
-        # generator, or merely evaluating would change what the next training run does.
-        generator=None if shuffle else torch.Generator().manual_seed(0))
+        generator=generator if generator is not None or shuffle else torch.Generator().manual_seed(0))
 
 
 def default_num_workers() -> int:
@@ -310,9 +314,11 @@ class ImageData:
         return valid_transform(self.size)
 
     def loader(self, items: Sequence[Item], transform: Transform, shuffle: bool = False,
-               pin_memory: bool = False, bs: int | None = None) -> DataLoader:
-        """A DataLoader of this dataset's settings yielding Batch objects."""
-        return make_loader(items, transform, bs or self.bs, shuffle, self.num_workers, pin_memory)
+               pin_memory: bool = False, bs: int | None = None, for_training: bool | None = None,
+               generator: torch.Generator | None = None) -> DataLoader:
+        """A DataLoader of this dataset's settings yielding Batch objects (see make_loader)."""
+        return make_loader(items, transform, bs or self.bs, shuffle, self.num_workers, pin_memory,
+                           for_training, generator)
 
     def train_loader(self, augment: bool = True, pin_memory: bool = False) -> DataLoader:
         transform = self.train_tfm() if augment else self.valid_tfm()

@@ -11,7 +11,7 @@ import copy
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,14 @@ from guiclassifier.core.augment import Transform, train_transform, valid_transfo
 from guiclassifier.core.cancel import Cancelled, CancelToken
 from guiclassifier.core.data import ImageData, Item, make_loader
 from guiclassifier.core.device import resolve_device
+from guiclassifier.core.distributed import (
+    DistInfo,
+    average_gradients,
+    barrier,
+    broadcast_state,
+    shard,
+    sum_across,
+)
 from guiclassifier.core.errors import ImageError, TrainingError
 from guiclassifier.core.events import (
     BatchEnded,
@@ -129,7 +137,7 @@ class Learner:
                  size: int | None = None, augment: str = "side_on", max_zoom: float = 1.1,
                  precompute: bool = False, device: str | torch.device = "auto", opt: str = "sgd",
                  momentum: float = 0.9, wd: float | None = None, mixed_precision: bool | None = None,
-                 bn_freeze: bool = True,
+                 bn_freeze: bool = True, dist_info: DistInfo | None = None,
                  weights_source: WeightsSource | None = None, history: list[dict[str, Any]] | None = None,
                  cache_dir: str | Path | None = None) -> None:
         if opt not in OPTIMIZERS:
@@ -151,6 +159,8 @@ class Learner:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.model.bn_freeze = bn_freeze
         self.model.to(self.device)
+        self.dist = dist_info
+        broadcast_state(self.model, dist_info)
         self.criterion = nn.CrossEntropyLoss()
         self._optimizer: torch.optim.Optimizer | None = None
         self._scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
@@ -252,8 +262,13 @@ class Learner:
             self._digest, self._digest_version = digest, self._body_version
         if split not in self._activations:
             items = data.train_items if split == "train" else data.valid_items
+            main = self.dist is None or self.dist.is_main
+            if not main:
+                barrier(self.dist)  # rank 0 builds the shared cache entry; the others then read it
             self._activations[split] = activations(self.model, data, split, items, self.device, emit, cancel,
                                                    self.cache_dir, self._digest, self.amp)
+            if main:
+                barrier(self.dist)
         return self._activations[split]
 
     # ----- the training step (shared by fit and lr_find) ------------------------------------
@@ -283,12 +298,15 @@ class Learner:
         with torch.autocast(self.device.type, enabled=self.amp):
             loss = self.criterion(self._forward(x), y)
         value = float(loss.item())
+        if self.dist is not None:  # every process must see the same loss to decide the same
+            value = sum_across([value], self.dist, self.device)[0] / self.dist.world_size
         if not math.isfinite(value):
             opt.zero_grad(set_to_none=True)
             return value
         if self.frozen_groups < N_GROUPS - 1:
             self._body_version += 1
         self._scaler.scale(loss).backward()
+        average_gradients(self.model.parameters(), self.dist)
         self._scaler.step(opt)
         self._scaler.update()
         opt.zero_grad(set_to_none=True)
@@ -303,26 +321,42 @@ class Learner:
         pin = self.device.type == "cuda"
         while True:
             if self._precompute:
-                source = self._split_activations("train", emit, cancel).batches(data.bs, shuffle=True)
+                source = self._split_activations("train", emit, cancel).batches(data.bs, True, self.dist)
             else:
-                source = (
-                    (b.x, b.y) for b in data.train_loader(augment=True, pin_memory=pin) if b.x is not None)
+                source = ((b.x, b.y) for b in self._train_loader(pin) if b.x is not None)
             for x, y in source:
                 yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if not cycle:
                 return
 
+    def _train_loader(self, pin: bool = False) -> DataLoader:
+        """One epoch of augmented training images; with several processes, this one's shard."""
+        data = self._require_data()
+        if self.dist is None:
+            return data.train_loader(augment=True, pin_memory=pin)
+        # Every process draws the same permutation (same seed, same draws) and takes its shard.
+        order = shard(torch.randperm(len(data.train_items)).tolist(), self.dist)
+        seed = int(torch.randint(2**62, ()).item()) + self.dist.rank
+        return data.loader([data.train_items[i] for i in order], data.train_tfm(), pin_memory=pin,
+                           for_training=True, generator=torch.Generator().manual_seed(seed))
+
     def _n_train_batches(self, emit: Emitter, cancel: CancelToken) -> int:
         data = self._require_data()
         if self._precompute:
-            return self._split_activations("train", emit, cancel).n_batches(data.bs, shuffle=True)
-        return len(data.train_loader())
+            return self._split_activations("train", emit, cancel).n_batches(data.bs, True, self.dist)
+        n = len(shard(range(len(data.train_items)), self.dist))
+        n -= 1 if n % data.bs == 1 and n > 1 else 0
+        return -(-n // data.bs)
 
     def _validate(self, emit: Emitter, cancel: CancelToken) -> tuple[float, float]:
-        """(valid loss, accuracy) on the validation set, without augmentation."""
-        probs, targets, loss = self._valid_outputs(emit, cancel, tta=False, progress=False)
-        accuracy = float((probs.argmax(1) == targets).float().mean()) if len(targets) else math.nan
-        return loss, accuracy
+        """(valid loss, accuracy) on the validation set, without augmentation; with several
+        processes each takes a share and the sums are combined."""
+        probs, targets, loss = self._valid_outputs(emit, cancel, tta=False, progress=False,
+                                                   sharded=self.dist is not None)
+        n = len(targets)
+        correct = float((probs.argmax(1) == targets).sum()) if n else 0.0
+        loss_sum, correct, n = sum_across([loss * n if n else 0.0, correct, float(n)], self.dist, self.device)
+        return (loss_sum / n, correct / n) if n else (math.nan, math.nan)
 
     # ----- snapshots (lr_find restores; fit keeps last good weights) ------------------------
 
@@ -407,8 +441,10 @@ class Learner:
                     running.add(loss, len(y))
                     emit(BatchEnded(epoch, batch, steps_per_epoch, step, total_steps, loss,
                                     smoother.add(loss), step_lrs, len(y), clock.elapsed(), clock.eta(step)))
+                broadcast_state(self.model, self.dist, buffers_only=True)
                 valid_loss, accuracy = self._validate(emit, cancel)
-                record = EpochRecord(epoch, running.mean, valid_loss, accuracy,
+                train_total, train_n = sum_across([running.total, running.n], self.dist, self.device)
+                record = EpochRecord(epoch, train_total / train_n if train_n else math.nan, valid_loss, accuracy,
                                      time.perf_counter() - epoch_start, base_lrs)
                 records.append(record)
                 last_good = self._weights_copy()
@@ -480,13 +516,16 @@ class Learner:
         items = [Item(str(p), -1) for p in paths]
         return self._probabilities(items, tta, Emitter(callbacks), cancel or CancelToken()).numpy()
 
-    def _valid_outputs(self, emit: Emitter, cancel: CancelToken, tta: bool, progress: bool = True
-                       ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    def _valid_outputs(self, emit: Emitter, cancel: CancelToken, tta: bool, progress: bool = True,
+                       sharded: bool = False) -> tuple[torch.Tensor, torch.Tensor, float]:
         """(probabilities, targets, mean loss) on the validation set. Without `progress` no
-        PredictProgress is sent (validation inside fit is part of the fit's own progress)."""
+        PredictProgress is sent (validation inside fit is part of the fit's own progress);
+        `sharded` takes only this process's share."""
         data = self._require_data()
+        part = slice(self.dist.rank, None, self.dist.world_size) if sharded and self.dist else slice(None)
         if self._precompute and not tta:
             acts = self._split_activations("valid", emit, cancel)
+            acts = replace(acts, rows=acts.rows[part])
             was_training = self.model.training
             self.model.eval()
             outs, targets = [], []
@@ -500,7 +539,7 @@ class Learner:
                 self.model.train(was_training)
             logits, target = torch.cat(outs), torch.cat(targets)
             return torch.softmax(logits, 1), target, float(self.criterion(logits, target))
-        items = list(data.valid_items)
+        items = list(data.valid_items)[part]
         probs = self._probabilities(items, tta, emit if progress else Emitter(None), cancel)
         target = torch.tensor([i.label for i in items])
         loss = float(nn.functional.nll_loss(probs.clamp_min(1e-12).log(), target))

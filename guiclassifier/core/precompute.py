@@ -24,6 +24,7 @@ import torch
 
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.data import ImageData, Item
+from guiclassifier.core.distributed import DistInfo, shard
 from guiclassifier.core.events import Emitter, PrecomputeEnded, PrecomputeProgress, PrecomputeStarted
 from guiclassifier.core.models import Classifier
 from guiclassifier.core.progress import EtaClock
@@ -73,18 +74,21 @@ class Activations:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def batches(self, bs: int, shuffle: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """(features, labels) batches; shuffling draws from torch's global generator."""
-        n = len(self.rows)
-        order = torch.randperm(n).numpy() if shuffle else np.arange(n)
+    def batches(self, bs: int, shuffle: bool, info: DistInfo | None = None
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(features, labels) batches; shuffling draws from torch's global generator. With
+        `info`, this process's shard of the (identically shuffled) epoch."""
+        order = torch.randperm(len(self.rows)).numpy() if shuffle else np.arange(len(self.rows))
+        order = np.asarray(shard(order, info), dtype=np.int64)
+        n = len(order)
         stop = n - 1 if shuffle and n % bs == 1 and n > 1 else n  # no batch of one for BatchNorm
         for start in range(0, stop, bs):
             # Sorted row order reads the memory map sequentially; the batch order is irrelevant.
             rows = self.rows[np.sort(order[start:start + bs])]
             yield torch.from_numpy(np.ascontiguousarray(self.features[rows])), torch.from_numpy(self.labels[rows])
 
-    def n_batches(self, bs: int, shuffle: bool) -> int:
-        n = len(self.rows)
+    def n_batches(self, bs: int, shuffle: bool, info: DistInfo | None = None) -> int:
+        n = len(shard(range(len(self.rows)), info))
         stop = n - 1 if shuffle and n % bs == 1 and n > 1 else n
         return (stop + bs - 1) // bs
 

@@ -1,0 +1,99 @@
+"""Data-parallel training over several processes, as started by ``torchrun --nproc_per_node N``.
+
+Each process trains on its shard of every epoch. Gradients are averaged across processes before
+every optimizer step and losses and metrics are averaged too, so all processes take the same
+decisions (lr_find stops, divergence) and hold the same weights. This is DistributedDataParallel's
+arithmetic done explicitly: DDP fixes the set of trainable parameters when it wraps a model,
+while a recipe freezes, unfreezes and trains the head alone within one run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import torch
+import torch.distributed as dist
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+    local_rank: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_from_env(device_spec: str = "auto") -> tuple[DistInfo, str]:
+    """Join the process group torchrun set up; returns the info and the device this process uses."""
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and device_spec in ("auto", "cuda")
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    info = DistInfo(dist.get_rank(), dist.get_world_size(), local_rank)
+    return info, (f"cuda:{local_rank}" if use_cuda else ("cpu" if device_spec == "auto" else device_spec))
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shard(items: Sequence[T], info: DistInfo | None) -> list[T]:
+    """This process's equal share of `items` (padded by wrapping around, as DistributedSampler)."""
+    items = list(items)
+    if info is None or info.world_size == 1 or not items:
+        return items
+    per_rank = -(-len(items) // info.world_size)
+    padded = (items * (info.world_size * per_rank // len(items) + 1))[: info.world_size * per_rank]
+    return padded[info.rank::info.world_size]
+
+
+def average_gradients(params: Iterable[torch.nn.Parameter], info: DistInfo | None) -> None:
+    if info is None or info.world_size == 1:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= info.world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def sum_across(values: Sequence[float], info: DistInfo | None, device: torch.device) -> list[float]:
+    if info is None or info.world_size == 1:
+        return list(values)
+    t = torch.tensor(list(values), dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def broadcast_state(module: torch.nn.Module, info: DistInfo | None, buffers_only: bool = False) -> None:
+    """Copy rank 0's parameters and buffers (BatchNorm statistics) to every process."""
+    if info is None or info.world_size == 1:
+        return
+    tensors = list(module.buffers()) if buffers_only else list(module.state_dict().values())
+    for tensor in tensors:
+        dist.broadcast(tensor, src=0)
+
+
+def barrier(info: DistInfo | None) -> None:
+    if info is not None and info.world_size > 1:
+        dist.barrier()
