@@ -154,7 +154,11 @@ def _install_sigint(token: Any) -> None:
 def cmd_scan(args: argparse.Namespace) -> int:
     from guiclassifier.core.data import scan_folder
 
-    report = scan_folder(args.data, valid_pct=args.valid_pct, seed=args.seed)
+    from guiclassifier.cli_progress import ConsoleReporter
+
+    reporter = ConsoleReporter(quiet=args.quiet)
+    report = scan_folder(args.data, valid_pct=args.valid_pct, seed=args.seed, callbacks=reporter)
+    reporter.close()
     counts = report.counts()
     if args.json:
         print(json.dumps({"root": report.root, "layout": report.layout, "classes": list(report.classes),
@@ -181,9 +185,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def _data_from(args: argparse.Namespace):
     from guiclassifier.core.data import ImageData
 
-    return ImageData.from_folder(args.data, size=args.size, bs=args.bs, augment=args.augment,
+    from guiclassifier.cli_progress import ConsoleReporter
+
+    reporter = ConsoleReporter(quiet=args.quiet)
+    data = ImageData.from_folder(args.data, size=args.size, bs=args.bs, augment=args.augment,
                                  max_zoom=args.max_zoom, valid_pct=args.valid_pct, seed=args.seed,
-                                 num_workers=args.workers)
+                                 num_workers=args.workers, callbacks=reporter)
+    reporter.close()
+    return data
 
 
 def _learner_from(args: argparse.Namespace, precompute: bool = False, dist_info: Any = None):

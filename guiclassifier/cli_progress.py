@@ -23,6 +23,7 @@ from guiclassifier.core.events import (
     PrecomputeProgress,
     PrecomputeStarted,
     PredictProgress,
+    ScanProgress,
 )
 from guiclassifier.core.recipe import StageEnded, StageStarted
 
@@ -32,10 +33,11 @@ EPOCH_HEADER = f"{'epoch':>5}  {'train loss':>10}  {'valid loss':>10}  {'accurac
 class ConsoleReporter:
     """A callback for any engine call; `quiet` drops the bars, `json_log` records every event."""
 
-    def __init__(self, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr, quiet: bool = False,
+    def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None, quiet: bool = False,
                  json_log: IO[str] | None = None) -> None:
-        self.out = out
-        self.err = err
+        # Looked up now, not at import: the caller may have redirected the streams since.
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
         self.quiet = quiet
         self.json_log = json_log
         self._bar: tqdm | None = None
@@ -100,6 +102,12 @@ class ConsoleReporter:
             self._epoch_offset += event.epochs_done
             if event.cancelled or event.diverged:
                 self.print(f"      {event.message}")
+        elif isinstance(event, ScanProgress):
+            if self._bar is None:
+                self._open_bar(event.total, "checking images", "file")
+            self._advance_to(event.done)
+            if event.done >= event.total:
+                self.close()
         elif isinstance(event, PredictProgress):
             if self._bar is None or event.done < self._bar.n:
                 self._open_bar(event.total, "predict", "img")

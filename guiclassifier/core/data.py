@@ -21,8 +21,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from guiclassifier.core.augment import AUGMENTS, Transform, train_transform, valid_transform
+from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.errors import DataError, ImageError
+from guiclassifier.core.events import Callback, Emitter, ScanProgress
 from guiclassifier.core.images import open_rgb
+from guiclassifier.core.progress import EtaClock
 
 VALID_DIR_NAMES = ("valid", "val")
 SCAN_DRAFT_SIZE = 64
@@ -87,36 +90,52 @@ def _list_files(folder: Path, skipped: list[SkippedFile]) -> list[Path]:
     return sorted(found)
 
 
-def _check_images(paths: Sequence[Path]) -> list[str | None]:
-    """For each path, None if it decodes as an image, else the reason it does not."""
+class _ImageChecker:
+    """Decodes files on threads to prove they are readable, reporting progress over the whole scan."""
 
-    def check(path: Path) -> str | None:
+    CHUNK = 64
+
+    def __init__(self, total: int, emit: Emitter, cancel: CancelToken) -> None:
+        self.clock = EtaClock(total)
+        self.emit = emit
+        self.cancel = cancel
+        self.done = 0
+
+    @staticmethod
+    def _reason(path: Path) -> str | None:
         try:
             open_rgb(path, draft_size=SCAN_DRAFT_SIZE)
             return None
         except ImageError as exc:
             return exc.reason
 
-    if not paths:
-        return []
-    # Pillow releases the GIL while decoding, so threads overlap the work.
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:
-        return list(pool.map(check, paths))
+    def __call__(self, paths: Sequence[Path]) -> list[str | None]:
+        """For each path, None if it decodes as an image, else the reason it does not."""
+        reasons: list[str | None] = []
+        # Pillow releases the GIL while decoding, so threads overlap the work.
+        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:
+            for start in range(0, len(paths), self.CHUNK):
+                self.cancel.raise_if_cancelled()
+                reasons.extend(pool.map(self._reason, paths[start:start + self.CHUNK]))
+                self.done += len(paths[start:start + self.CHUNK])
+                self.emit(ScanProgress(self.done, self.clock.total, self.clock.elapsed(), self.clock.eta(self.done)))
+        return reasons
 
 
 def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _scan_class_folders(folder: Path, classes: Sequence[str], skipped: list[SkippedFile]) -> list[Item]:
+def _scan_class_folders(folder: Path, classes: Sequence[str], listed: dict[Path, list[Path]],
+                        check: _ImageChecker, skipped: list[SkippedFile]) -> list[Item]:
     """Usable items of every class folder under `folder`; an empty class folder is an error."""
     items: list[Item] = []
     for label, name in enumerate(classes):
         class_dir = folder / name
         if not class_dir.is_dir():
             continue
-        files = _list_files(class_dir, skipped)
-        reasons = _check_images(files)
+        files = listed[class_dir]
+        reasons = check(files)
         good = [Item(str(p), label) for p, r in zip(files, reasons) if r is None]
         bad = [SkippedFile(str(p), r) for p, r in zip(files, reasons) if r is not None]
         skipped.extend(bad)
@@ -145,8 +164,11 @@ def split_items(items: Sequence[Item], valid_pct: float, seed: int) -> tuple[lis
     return train, valid
 
 
-def scan_folder(root: str | Path, valid_pct: float = 0.2, seed: int = 42) -> ScanReport:
-    """Read a dataset folder into a ScanReport; raise DataError when it cannot be trained on."""
+def scan_folder(root: str | Path, valid_pct: float = 0.2, seed: int = 42,
+                callbacks: Callback | Sequence[Callback] | None = None, cancel: CancelToken | None = None
+                ) -> ScanReport:
+    """Read a dataset folder into a ScanReport; raise DataError when it cannot be trained on.
+    Every file is decoded once to prove it is readable: ScanProgress events report on that."""
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"The dataset folder {root} does not exist.")
@@ -170,12 +192,18 @@ def scan_folder(root: str | Path, valid_pct: float = 0.2, seed: int = 42) -> Sca
     if layout == "class_folders":
         for stray in (p for p in source.iterdir() if p.is_file()):
             skipped.append(SkippedFile(str(stray), "not inside a class folder"))
-    train_items = _scan_class_folders(source, classes, skipped)
+    # List everything first (cheap) so that progress of the decoding pass has a total.
+    folders = [source / c for c in classes]
+    folders += [valid_dir / c for c in classes] if valid_dir is not None else []
+    folders += [root / "test"] if layout == "fastai" else []
+    listed = {f: _list_files(f, skipped) for f in folders if f.is_dir()}
+    check = _ImageChecker(sum(map(len, listed.values())), Emitter(callbacks), cancel or CancelToken())
+    train_items = _scan_class_folders(source, classes, listed, check, skipped)
     if valid_dir is not None:
         unknown = [p.name for p in _class_dirs(valid_dir) if p.name not in classes]
         if unknown:
             raise DataError(f"{valid_dir} has class folders that {train_dir} lacks: {', '.join(unknown)}.")
-        valid_items = _scan_class_folders(valid_dir, classes, skipped)
+        valid_items = _scan_class_folders(valid_dir, classes, listed, check, skipped)
         missing = [c for c in classes if not (valid_dir / c).is_dir()]
         if missing:
             notes.append(f"no validation images for: {', '.join(missing)}")
@@ -186,9 +214,9 @@ def scan_folder(root: str | Path, valid_pct: float = 0.2, seed: int = 42) -> Sca
         notes.append(f"validation set: {round(valid_pct * 100)}% of each class, split with seed {seed}")
 
     test: list[str] = []
-    if layout == "fastai" and (root / "test").is_dir():
-        files = _list_files(root / "test", skipped)
-        for path, reason in zip(files, _check_images(files)):
+    if root / "test" in listed:
+        files = listed[root / "test"]
+        for path, reason in zip(files, check(files)):
             if reason is None:
                 test.append(str(path))
             else:
@@ -281,9 +309,10 @@ class ImageData:
     @classmethod
     def from_folder(cls, path: str | Path, size: int = 224, bs: int = 64, augment: str = "side_on",
                     max_zoom: float = 1.1, valid_pct: float = 0.2, seed: int = 42,
-                    num_workers: int | None = None) -> ImageData:
+                    num_workers: int | None = None, callbacks: Callback | Sequence[Callback] | None = None,
+                    cancel: CancelToken | None = None) -> ImageData:
         """Scan `path` (either layout) and build the dataset; see the module docstring."""
-        return cls(scan_folder(path, valid_pct=valid_pct, seed=seed), size=size, bs=bs,
+        return cls(scan_folder(path, valid_pct, seed, callbacks, cancel), size=size, bs=bs,
                    augment=augment, max_zoom=max_zoom, seed=seed, num_workers=num_workers)
 
     @property

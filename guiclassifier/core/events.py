@@ -12,6 +12,14 @@ class Event:
 
 
 @dataclass(frozen=True)
+class ScanProgress(Event):
+    done: int
+    total: int
+    elapsed: float
+    eta: float | None
+
+
+@dataclass(frozen=True)
 class PrecomputeStarted(Event):
     split: str
     total: int

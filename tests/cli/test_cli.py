@@ -40,9 +40,9 @@ def test_scan_of_a_bad_folder_is_a_one_line_error(tmp_path: Path, capsys) -> Non
 def test_train_predict_evaluate(dataset: Path, tmp_path: Path, capsys) -> None:
     model = tmp_path / "m.gcm"
     log = tmp_path / "log.jsonl"
-    code, out, _ = run(capsys, "train", str(dataset), *TINY, "--epochs-scale", "0.2", "--out", str(model),
+    code, out, err = run(capsys, "train", str(dataset), *TINY, "--epochs-scale", "0.2", "--out", str(model),
                        "--json-log", str(log))
-    assert code == 0, out
+    assert code == 0, out + err
     assert model.is_file() and "validation accuracy" in out and "epoch" in out
     kinds = {json.loads(line)["event"] for line in log.read_text().splitlines()}
     assert {"StageStarted", "LRFindPoint", "BatchEnded", "EpochEnded", "FitEnded"} <= kinds

@@ -164,3 +164,17 @@ def test_worker_processes_deliver_the_same_batches(dataset: Path) -> None:
     a = [b.x for b in in_process.valid_loader()]
     b = [b.x for b in workers.valid_loader()]
     assert len(a) == len(b) == 1 and torch.equal(a[0], b[0])
+
+
+def test_scan_reports_progress_and_can_be_cancelled(dataset: Path) -> None:
+    from guiclassifier.core.cancel import Cancelled, CancelToken
+    from guiclassifier.core.events import ScanProgress
+
+    events: list = []
+    scan_folder(dataset, callbacks=events.append)
+    progress = [e for e in events if isinstance(e, ScanProgress)]
+    assert progress and progress[-1].done == progress[-1].total == 32
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        scan_folder(dataset, cancel=token)
