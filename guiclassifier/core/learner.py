@@ -248,6 +248,16 @@ class Learner:
             raise TrainingError("precompute needs a frozen body: call freeze() first")
         self._precompute = bool(on)
 
+    def attach_data(self, data: ImageData) -> None:
+        """Use `data` from now on (same classes): new image size, batch size or augmentation."""
+        if tuple(data.classes) != self.classes:
+            raise TrainingError(f"the dataset's classes {list(data.classes)} differ from the model's "
+                                f"{list(self.classes)}")
+        if data is not self.data:
+            self.data = data
+            self.size, self.augment, self.max_zoom = data.size, data.augment, data.max_zoom
+            self._activations.clear()
+
     def _require_data(self) -> ImageData:
         if self.data is None:
             raise TrainingError("this model has no dataset attached: open a dataset folder to train it")

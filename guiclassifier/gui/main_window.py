@@ -1,0 +1,882 @@
+"""The main window: wiring between the settings, the stage buttons, the plots and the worker.
+
+The window never trains on its own thread: every engine call is a job on the JobRunner. While a
+job runs, the settings and the start buttons are disabled and only Stop is enabled; the learner is
+touched by the worker alone until the job has finished.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from guiclassifier.core import events as ev
+from guiclassifier.core.data import ImageData
+from guiclassifier.core.errors import TrainingError
+from guiclassifier.core.learner import Learner
+from guiclassifier.core.models import ARCHS, PREFERENCE, best_available_arch, has_local_weights
+from guiclassifier.core.recipe import Recipe, StageEnded, StageStarted, lesson1, run_recipe
+from guiclassifier.core.schedules import SGDR
+from guiclassifier.gui.widgets.data_view import DataView
+from guiclassifier.gui.widgets.loss_plot import LossPlot
+from guiclassifier.gui.widgets.lr_plot import LRFindPlot
+from guiclassifier.gui.widgets.metrics_table import MetricsTable
+from guiclassifier.gui.widgets.schedule_plot import SchedulePlot
+from guiclassifier.gui.worker import JobRunner
+
+RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
+APP_NAME = "guiclassifier"
+WEIGHTS_AUTO, WEIGHTS_RANDOM, WEIGHTS_FILE = "Automatic (ImageNet)", "Random (no pretraining)", "Choose a file..."
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """Settings that need a new model when they change (the others are applied in place)."""
+
+    arch: str
+    weights: str
+    device: str
+
+
+def _icon() -> QIcon:
+    path = RESOURCES / "icon.png"
+    return QIcon(str(path)) if path.is_file() else QIcon()
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, data_path: str | Path | None = None, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or QSettings(APP_NAME, APP_NAME)
+        self.runner = JobRunner(self)
+        self.report_data: ImageData | None = None
+        self.learner: Learner | None = None
+        self.model_key: ModelKey | None = None
+        self.weights_file: str | None = None
+        self.recipe: Recipe = lesson1()
+        self.last_error: str | None = None
+        self.last_status = ""
+        self.dirty = False
+        self._job_name = ""
+        self._stage_label = ""
+        self._rate_clock: tuple[float, int] = (time.perf_counter(), 0)
+        self.setWindowIcon(_icon())
+        self.setAcceptDrops(True)
+        self._build()
+        self._build_menus()
+        self._restore_settings()
+        self.runner.events.connect(self._on_events)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.busy_changed.connect(lambda _: self._update_enabled())
+        self._update_schedule()
+        self._update_enabled()
+        self._update_title()
+        if data_path is not None:
+            self.open_dataset(str(data_path))
+
+    # ----- layout -----------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.resize(1280, 820)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+
+        data_box = QGroupBox("Dataset")
+        form = QFormLayout(data_box)
+        row = QHBoxLayout()
+        self.data_path_edit = QLineEdit()
+        self.data_path_edit.setObjectName("dataPathEdit")
+        self.data_path_edit.setPlaceholderText("folder with train/ and valid/, or class folders")
+        self.data_path_edit.returnPressed.connect(lambda: self.open_dataset(self.data_path_edit.text()))
+        browse = QPushButton("Browse...")
+        browse.setObjectName("browseButton")
+        browse.clicked.connect(self.choose_dataset)
+        row.addWidget(self.data_path_edit, 1)
+        row.addWidget(browse)
+        form.addRow(row)
+        self.valid_pct_spin = self._spin(form, "Validation %", 5, 50, 20, "validPctSpin",
+                                         "Share of each class held out when there is no valid/ folder")
+        self.size_spin = self._spin(form, "Image size", 16, 1024, 224, "sizeSpin", "Pixels (square)")
+        self.bs_spin = self._spin(form, "Batch size", 1, 1024, 64, "batchSizeSpin")
+        self.augment_combo = QComboBox()
+        self.augment_combo.setObjectName("augmentCombo")
+        for label, value in (("Side-on photos (flip)", "side_on"), ("Top-down (all 8 flips)", "top_down"),
+                             ("None", "none")):
+            self.augment_combo.addItem(label, value)
+        form.addRow("Augmentation", self.augment_combo)
+        self.seed_spin = self._spin(form, "Seed", 0, 2**31 - 1, 42, "seedSpin", "Same seed, same split and run")
+        for w in (self.size_spin, self.bs_spin, self.augment_combo):
+            signal = w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged
+            signal.connect(self._data_settings_changed)
+        self.valid_pct_spin.valueChanged.connect(lambda _: self._rescan_later())
+        self.seed_spin.valueChanged.connect(lambda _: self._rescan_later())
+        side_layout.addWidget(data_box)
+
+        model_box = QGroupBox("Model")
+        form = QFormLayout(model_box)
+        self.arch_combo = QComboBox()
+        self.arch_combo.setObjectName("archCombo")
+        for name in PREFERENCE:
+            offline = has_local_weights(name)
+            self.arch_combo.addItem(f"{name}{'  (weights here)' if offline else ''}", name)
+            self.arch_combo.setItemData(self.arch_combo.count() - 1, ARCHS[name].description,
+                                        Qt.ItemDataRole.ToolTipRole)
+        self.arch_combo.setCurrentIndex(self.arch_combo.findData(best_available_arch()))
+        form.addRow("Architecture", self.arch_combo)
+        self.weights_combo = QComboBox()
+        self.weights_combo.setObjectName("weightsCombo")
+        self.weights_combo.addItems([WEIGHTS_AUTO, WEIGHTS_RANDOM, WEIGHTS_FILE])
+        self.weights_combo.activated.connect(self._weights_chosen)
+        form.addRow("Weights", self.weights_combo)
+        self.device_combo = QComboBox()
+        self.device_combo.setObjectName("deviceCombo")
+        self.device_combo.addItem("Automatic", "auto")
+        self.device_combo.addItem("CPU", "cpu")
+        if torch.cuda.is_available():
+            self.device_combo.addItem(f"CUDA ({torch.cuda.get_device_name()})", "cuda")
+        form.addRow("Device", self.device_combo)
+        self.precompute_check = QCheckBox("Precompute activations (fast head training)")
+        self.precompute_check.setObjectName("precomputeCheck")
+        self.precompute_check.setChecked(True)
+        self.precompute_check.setToolTip("Runs the frozen body once and trains the head on the cached "
+                                         "output. Augmentation has no effect while it is on.")
+        self.precompute_check.toggled.connect(self._precompute_toggled)
+        form.addRow(self.precompute_check)
+        self.frozen_label = QLabel("training: head only")
+        self.frozen_label.setObjectName("frozenLabel")
+        form.addRow(self.frozen_label)
+        side_layout.addWidget(model_box)
+
+        train_box = QGroupBox("Training")
+        form = QFormLayout(train_box)
+        self.lr_edit = QLineEdit("1e-2")
+        self.lr_edit.setObjectName("lrEdit")
+        self.lr_edit.setToolTip("Learning rate of the head: pick it on the lr_find curve")
+        self.lr_edit.editingFinished.connect(self._lr_typed)
+        form.addRow("Learning rate", self.lr_edit)
+        self.ratio_spin = QDoubleSpinBox()
+        self.ratio_spin.setObjectName("ratioSpin")
+        self.ratio_spin.setRange(1.0, 100.0)
+        self.ratio_spin.setValue(10.0)
+        self.ratio_spin.setSuffix("x")
+        self.ratio_spin.setToolTip("Each earlier layer group trains this many times slower (3x-10x)")
+        self.ratio_spin.valueChanged.connect(lambda _: self._update_schedule())
+        self.ratio_label = QLabel()
+        self.ratio_label.setObjectName("ratioLabel")
+        self.ratio_row_label = QLabel("Group ratio")
+        form.addRow(self.ratio_row_label, self.ratio_spin)
+        form.addRow(self.ratio_label)
+        self.cycles_spin = self._spin(form, "Cycles (n_cycle)", 1, 100, 3, "cyclesSpin")
+        self.cycle_len_spin = self._spin(form, "Cycle length", 0, 100, 1, "cycleLenSpin",
+                                         "Epochs per cycle; 0 = no restarts, constant lr")
+        self.cycle_len_spin.setSpecialValueText("constant lr")
+        self.cycle_mult_spin = self._spin(form, "Cycle multiplier", 1, 10, 1, "cycleMultSpin",
+                                          "Each cycle is this many times longer than the last")
+        self.epochs_label = QLabel()
+        self.epochs_label.setObjectName("epochsLabel")
+        form.addRow("Total epochs", self.epochs_label)
+        for spin in (self.cycles_spin, self.cycle_len_spin, self.cycle_mult_spin):
+            spin.valueChanged.connect(lambda _: self._update_schedule())
+
+        buttons = QWidget()
+        grid = QVBoxLayout(buttons)
+        grid.setContentsMargins(0, 0, 0, 0)
+        row1, row2 = QHBoxLayout(), QHBoxLayout()
+        self.lr_find_button = self._button("LR Find", "lrFindButton", self.start_lr_find, row1)
+        self.train_button = self._button("Train", "trainButton", self.start_train, row1)
+        self.stop_button = self._button("Stop", "stopButton", self.stop, row1)
+        self.freeze_button = self._button("Freeze", "freezeButton", lambda: self.start_freeze(True), row2)
+        self.unfreeze_button = self._button("Unfreeze", "unfreezeButton", lambda: self.start_freeze(False), row2)
+        self.run_recipe_button = self._button("Run recipe", "runRecipeButton", self.start_recipe, row2)
+        grid.addLayout(row1)
+        grid.addLayout(row2)
+        form.addRow(buttons)
+        self.sweeps_spin = self._spin(form, "lr_find sweeps", 1, 5, 1, "sweepsSpin",
+                                      "Repeat the sweep with other batch orders and show the spread")
+        self.recipe_list = QListWidget()
+        self.recipe_list.setObjectName("recipeSteps")
+        self.recipe_list.setMaximumHeight(190)
+        form.addRow(QLabel("Recipe steps (lesson 1)"))
+        form.addRow(self.recipe_list)
+        self._fill_recipe_list()
+        side_layout.addWidget(train_box)
+        side_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(360)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.data_view = DataView()
+        self.lr_plot = LRFindPlot()
+        self.lr_plot.lrChosen.connect(self._lr_chosen_on_plot)
+        self.schedule_plot = SchedulePlot()
+        training = QSplitter(Qt.Orientation.Vertical)
+        self.loss_plot = LossPlot()
+        self.metrics_table = MetricsTable()
+        training.addWidget(self.loss_plot)
+        training.addWidget(self.metrics_table)
+        training.setSizes([520, 220])
+        self.tabs.addTab(self.data_view, "Data")
+        self.tabs.addTab(self.lr_plot, "Learning rate")
+        self.tabs.addTab(self.schedule_plot, "Schedule")
+        self.tabs.addTab(training, "Loss && metrics")
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([380, 900])
+        self.setCentralWidget(self.splitter)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("progressBar")
+        self.progress_bar.setMaximumWidth(260)
+        self.progress_bar.setTextVisible(True)
+        self.progress_label = QLabel()
+        self.progress_label.setObjectName("progressLabel")
+        self.device_label = QLabel()
+        self.statusBar().addPermanentWidget(self.progress_label)
+        self.statusBar().addPermanentWidget(self.progress_bar)
+        self.statusBar().addPermanentWidget(self.device_label)
+
+    @staticmethod
+    def _spin(form: QFormLayout, label: str, lo: int, hi: int, value: int, name: str, tip: str = "") -> QSpinBox:
+        spin = QSpinBox()
+        spin.setObjectName(name)
+        spin.setRange(lo, hi)
+        spin.setValue(value)
+        spin.setToolTip(tip)
+        form.addRow(label, spin)
+        return spin
+
+    @staticmethod
+    def _button(text: str, name: str, slot, layout: QHBoxLayout) -> QPushButton:
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.clicked.connect(slot)
+        layout.addWidget(button)
+        return button
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "Open dataset...", self.choose_dataset, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open model...", self.choose_model, "Ctrl+Shift+O")
+        self.save_action = self._action(file_menu, "Save model...", self.save_model, QKeySequence.StandardKey.Save)
+        file_menu.addSeparator()
+        self._action(file_menu, "Save recipe...", self.save_recipe)
+        self._action(file_menu, "Load recipe...", self.load_recipe)
+        self.export_action = self._action(file_menu, "Export model...", self.export_model, "Ctrl+E")
+        file_menu.addSeparator()
+        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        run_menu = self.menuBar().addMenu("&Run")
+        self._action(run_menu, "LR Find", self.start_lr_find, "Ctrl+L")
+        self._action(run_menu, "Train", self.start_train, "Ctrl+T")
+        self._action(run_menu, "Run recipe", self.start_recipe, "Ctrl+R")
+        self._action(run_menu, "Stop", self.stop, "Escape")
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    # ----- settings that persist -------------------------------------------------------------
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        if s.value("geometry"):
+            self.restoreGeometry(s.value("geometry"))
+        if s.value("splitter"):
+            self.splitter.restoreState(s.value("splitter"))
+        for spin, key in ((self.size_spin, "size"), (self.bs_spin, "bs"), (self.seed_spin, "seed"),
+                          (self.valid_pct_spin, "valid_pct")):
+            if s.value(key) is not None:
+                spin.setValue(int(s.value(key)))
+        for combo, key in ((self.augment_combo, "augment"), (self.arch_combo, "arch")):
+            index = combo.findData(s.value(key))
+            if index >= 0:
+                combo.setCurrentIndex(index)
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("splitter", self.splitter.saveState())
+        s.setValue("size", self.size_spin.value())
+        s.setValue("bs", self.bs_spin.value())
+        s.setValue("seed", self.seed_spin.value())
+        s.setValue("valid_pct", self.valid_pct_spin.value())
+        s.setValue("augment", self.augment_combo.currentData())
+        s.setValue("arch", self.arch_combo.currentData())
+        s.sync()
+
+    # ----- state ------------------------------------------------------------------------
+
+    def _update_enabled(self) -> None:
+        busy = self.runner.busy
+        has_data = self.report_data is not None
+        unfrozen = self.learner is not None and self.learner.frozen_groups == 0
+        for w in (self.lr_find_button, self.train_button, self.run_recipe_button):
+            w.setEnabled(has_data and not busy)
+        self.unfreeze_button.setEnabled(has_data and not busy and not unfrozen)
+        self.freeze_button.setEnabled(has_data and not busy and self.learner is not None
+                                      and self.learner.frozen_groups < 2)
+        self.stop_button.setEnabled(busy)
+        for w in (self.data_path_edit, self.size_spin, self.bs_spin, self.augment_combo, self.seed_spin,
+                  self.valid_pct_spin, self.arch_combo, self.weights_combo, self.device_combo,
+                  self.data_view.redraw_button, self.lr_edit, self.cycles_spin, self.cycle_len_spin,
+                  self.cycle_mult_spin, self.ratio_spin, self.sweeps_spin):
+            w.setEnabled(not busy)
+        self.precompute_check.setEnabled(not busy and not unfrozen)
+        self.save_action.setEnabled(not busy and self.learner is not None)
+        self.export_action.setEnabled(not busy and self.learner is not None)
+        self.ratio_spin.setVisible(unfrozen)
+        self.ratio_label.setVisible(unfrozen)
+        self.ratio_row_label.setVisible(unfrozen)
+        trainable = self.learner.describe_trainable() if self.learner is not None else "head only"
+        self.frozen_label.setText(f"training: {trainable}")
+        if self.learner is not None:
+            self.device_label.setText(f"device: {self.learner.device.type}")
+        else:
+            self.device_label.setText("device: cuda" if torch.cuda.is_available() else "device: cpu")
+
+    def _update_title(self) -> None:
+        parts = [APP_NAME]
+        if self.report_data is not None:
+            parts.append(Path(self.report_data.path).name)
+        if self.learner is not None:
+            parts.append(f"{self.learner.arch}{' *' if self.dirty else ''}")
+        self.setWindowTitle(" - ".join(parts))
+
+    def _set_status(self, text: str) -> None:
+        self.last_status = text
+        self.statusBar().showMessage(text)
+
+    def _show_error(self, message: str) -> None:
+        """A readable, non-blocking message box (and the status bar), never just a terminal line."""
+        self.last_error = message
+        self._set_status(message.splitlines()[0])
+        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME, message, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # ----- data -------------------------------------------------------------------------
+
+    def choose_dataset(self) -> None:
+        start = self.settings.value("last_folder", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Choose a dataset folder", start)
+        if folder:
+            self.open_dataset(folder)
+
+    def open_dataset(self, folder: str) -> None:
+        """Scan `folder` on the worker; the class table fills in when it is done."""
+        folder = folder.strip()
+        if not folder or self.runner.busy:
+            return
+        self.data_path_edit.setText(folder)
+        self.settings.setValue("last_folder", folder)
+        settings = self._data_kwargs()
+        self._start("Scanning", lambda cb, cancel: ("data", ImageData.from_folder(
+            folder, callbacks=cb, cancel=cancel, **settings)))
+
+    def _rescan_later(self) -> None:
+        if self.report_data is not None and not self.runner.busy:
+            QTimer.singleShot(0, lambda: self.open_dataset(self.data_path_edit.text()))
+
+    def _data_kwargs(self) -> dict[str, Any]:
+        return {"size": self.size_spin.value(), "bs": self.bs_spin.value(),
+                "augment": self.augment_combo.currentData(), "max_zoom": 1.1,
+                "valid_pct": self.valid_pct_spin.value() / 100, "seed": self.seed_spin.value()}
+
+    def _data_settings_changed(self, *_: Any) -> None:
+        kw = self._data_kwargs()
+        self.data_view.set_augmentation(kw["augment"], kw["size"], kw["max_zoom"])
+        self._update_schedule()
+
+    def _current_data(self) -> ImageData | None:
+        """The scanned dataset with the settings as they are now (no rescan needed for these)."""
+        if self.report_data is None:
+            return None
+        kw = self._data_kwargs()
+        return ImageData(self.report_data.report, size=kw["size"], bs=kw["bs"], augment=kw["augment"],
+                         max_zoom=kw["max_zoom"], seed=kw["seed"], num_workers=self.report_data.num_workers)
+
+    # ----- model ------------------------------------------------------------------------
+
+    def _weights_chosen(self, index: int) -> None:
+        if self.weights_combo.itemText(index) == WEIGHTS_FILE:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a weights file", "",
+                                                  "PyTorch weights (*.pth *.pt);;All files (*)")
+            if path:
+                self.weights_file = path
+                self.weights_combo.setItemText(2, f"File: {Path(path).name}")
+            else:
+                self.weights_combo.setCurrentIndex(0)
+
+    def _model_key(self) -> ModelKey:
+        choice = self.weights_combo.currentText()
+        weights = "auto" if choice == WEIGHTS_AUTO else "random" if choice == WEIGHTS_RANDOM else \
+            (self.weights_file or "auto")
+        return ModelKey(self.arch_combo.currentData(), weights, self.device_combo.currentData())
+
+    def _run_settings(self) -> tuple[ImageData | None, ModelKey, Learner | None, ModelKey | None]:
+        """Read on the GUI thread when a job starts: the worker never touches widgets."""
+        return self._current_data(), self._model_key(), self.learner, self.model_key
+
+    @staticmethod
+    def _learner_for_run(settings: tuple) -> Learner:
+        """Called on the worker: the current learner with the current data settings, or a new one."""
+        data, key, current, current_key = settings
+        if current is not None and key == current_key and tuple(data.classes) == current.classes:
+            current.attach_data(data)
+            return current
+        weights = None if key.weights == "random" else key.weights
+        return Learner.pretrained(key.arch, data, precompute=False, weights=weights, device=key.device,
+                                  seed=data.seed)
+
+    def _precompute_toggled(self, on: bool) -> None:
+        if self.learner is not None and not self.runner.busy and self.learner.frozen_groups > 0:
+            self.learner.precompute = on
+
+    # ----- learning rates and schedule ----------------------------------------------------
+
+    def base_lr(self) -> float | None:
+        try:
+            lr = float(self.lr_edit.text())
+        except ValueError:
+            return None
+        return lr if lr > 0 and math.isfinite(lr) else None
+
+    def group_lrs(self) -> tuple[float, float, float]:
+        lr = self.base_lr() or 1e-2
+        unfrozen = self.learner is not None and self.learner.frozen_groups == 0
+        ratio = self.ratio_spin.value() if unfrozen else 1.0
+        return (lr / ratio ** 2, lr / ratio, lr)
+
+    def _lr_typed(self) -> None:
+        lr = self.base_lr()
+        if lr is None:
+            self._set_status(f"'{self.lr_edit.text()}' is not a learning rate: type a positive number like 1e-2")
+            return
+        self.lr_plot.set_chosen_lr(lr)
+        self._update_schedule()
+
+    def _lr_chosen_on_plot(self, lr: float) -> None:
+        self.lr_edit.setText(f"{lr:.2e}")
+        self._update_schedule()
+
+    def _schedule(self) -> SGDR:
+        cycle_len = self.cycle_len_spin.value() or None
+        return SGDR(self.cycles_spin.value(), cycle_len, self.cycle_mult_spin.value())
+
+    def _steps_per_epoch(self) -> int:
+        n = len(self.report_data.train_items) if self.report_data is not None else 6400
+        return max(1, math.ceil(n / self.bs_spin.value()))
+
+    def _update_schedule(self) -> None:
+        schedule = self._schedule()
+        steps = self._steps_per_epoch()
+        mults = schedule.multipliers(steps)
+        lrs = self.group_lrs()
+        self.schedule_plot.set_schedule([[lr * m for m in mults] for lr in lrs], steps)
+        self.epochs_label.setText(f"{schedule.total_epochs()}  ({' + '.join(map(str, schedule.cycle_epochs()))})"
+                                  if schedule.cycle_len else str(schedule.total_epochs()))
+        self.ratio_label.setText("lrs: " + " / ".join(f"{lr:.1e}" for lr in lrs))
+
+    # ----- recipe steps -----------------------------------------------------------------
+
+    def _fill_recipe_list(self, done: int = 0, running: int | None = None) -> None:
+        self.recipe_list.clear()
+        for i, stage in enumerate(self.recipe.stages):
+            mark = "done" if i < done else "running" if i == running else "next"
+            prefix = {"done": "\u2713", "running": "\u25b6", "next": "\u2022"}[mark]
+            item = QListWidgetItem(f"{prefix} {i + 1}. {stage.describe()}")
+            item.setData(Qt.ItemDataRole.UserRole, mark)
+            if mark == "running":
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
+            self.recipe_list.addItem(item)
+
+    def recipe_marks(self) -> list[str]:
+        return [self.recipe_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.recipe_list.count())]
+
+    # ----- starting and stopping jobs -----------------------------------------------------
+
+    def _start(self, name: str, job) -> bool:
+        if not self.runner.start(job):
+            return False
+        self._job_name = name
+        self.last_error = None
+        self.progress_bar.setRange(0, 0)
+        self.progress_label.setText("")
+        self._rate_clock = (time.perf_counter(), 0)
+        self._set_status(f"{name}...")
+        return True
+
+    def start_lr_find(self) -> None:
+        if self.report_data is None:
+            return
+        sweeps = self.sweeps_spin.value()
+        precompute = self.precompute_check.isChecked()
+        settings = self._run_settings()
+        self.tabs.setCurrentWidget(self.lr_plot)
+
+        def job(cb, cancel):
+            learner = self._learner_for_run(settings)
+            if learner.frozen_groups == learner.n_groups - 1:
+                learner.precompute = precompute
+            ratios = (0.01, 0.1, 1.0) if learner.frozen_groups == 0 else None
+            results = [learner.lr_find(ratios=ratios, callbacks=cb, cancel=cancel)]
+            for i in range(1, sweeps):  # other batch orders, for the spread band
+                if cancel.cancelled:
+                    break
+                with torch.random.fork_rng():
+                    torch.manual_seed(1000 + i)
+                    results.append(learner.lr_find(ratios=ratios, callbacks=None, cancel=cancel))
+            return "lr_find", learner, results, settings[1]
+
+        self._start("LR Find", job)
+
+    def start_train(self) -> None:
+        lr = self.base_lr()
+        if self.report_data is None:
+            return
+        if lr is None:
+            self._show_error(f"'{self.lr_edit.text()}' is not a learning rate. Type a positive number such "
+                             "as 1e-2, or click on the lr_find curve.")
+            return
+        lrs = self.group_lrs()
+        schedule = self._schedule()
+        precompute = self.precompute_check.isChecked()
+        settings = self._run_settings()
+        self.tabs.setCurrentIndex(3)
+        self._stage_label = "head" if self.learner is None or self.learner.frozen_groups > 0 else "all layers"
+
+        def job(cb, cancel):
+            learner = self._learner_for_run(settings)
+            if learner.frozen_groups == learner.n_groups - 1:
+                learner.precompute = precompute
+            return "fit", learner, learner.fit(lrs, schedule.n_cycle, schedule.cycle_len, schedule.cycle_mult,
+                                               callbacks=cb, cancel=cancel), settings[1]
+
+        self._start("Training", job)
+
+    def start_freeze(self, freeze: bool) -> None:
+        if self.report_data is None:
+            return
+
+        settings = self._run_settings()
+
+        def job(cb, cancel):
+            learner = self._learner_for_run(settings)
+            learner.freeze() if freeze else learner.unfreeze()
+            return "freeze", learner, None, settings[1]
+
+        self._start("Freezing" if freeze else "Unfreezing", job)
+
+    def start_recipe(self) -> None:
+        if self.report_data is None:
+            return
+        recipe = self.recipe
+        settings = self._run_settings()
+        self._fill_recipe_list(0, 0)
+        self.tabs.setCurrentIndex(3)
+
+        def job(cb, cancel):
+            learner = self._learner_for_run(settings)
+            return "recipe", learner, run_recipe(learner, recipe, cb, cancel), settings[1]
+
+        self._start("Recipe", job)
+
+    def stop(self) -> None:
+        if self.runner.busy:
+            self.runner.stop()
+            self._set_status(f"Stopping {self._job_name.lower()} after this batch...")
+
+    # ----- results ----------------------------------------------------------------------
+
+    def _on_events(self, batch: list) -> None:
+        lr_points = False
+        batches = False
+        for event in batch:
+            if isinstance(event, (ev.ScanProgress, ev.PrecomputeProgress, ev.PredictProgress)):
+                label = {"ScanProgress": "Checking images", "PrecomputeProgress": "Precomputing",
+                         "PredictProgress": "Predicting"}[type(event).__name__]
+                self._progress(event.done, event.total, event.eta, label)
+            elif isinstance(event, ev.LRFindStarted):
+                self.lr_plot.clear_curve()
+            elif isinstance(event, ev.LRFindPoint):
+                self.lr_plot.add_point(event.lr, event.loss, event.smooth_loss)
+                self._progress(event.iteration + 1, event.num_it, event.eta, "LR Find")
+                lr_points = True
+            elif isinstance(event, ev.LRFindEnded):
+                self.lr_plot.set_suggestions(dict(event.suggestions))
+            elif isinstance(event, ev.FitStarted):
+                self.loss_plot.start_stage(self._stage_label or ("head" if event.trainable_groups == 1 else
+                                                                 "all layers"))
+                mults = SGDR(event.n_cycle, event.cycle_len, event.cycle_mult).multipliers(event.batches_per_epoch)
+                self.schedule_plot.set_schedule([[lr * m for m in mults] for lr in event.lrs],
+                                                event.batches_per_epoch)
+            elif isinstance(event, ev.BatchEnded):
+                self.loss_plot.add_batch(event.smooth_loss)
+                self.schedule_plot.set_position(event.step)
+                self._progress(event.step, event.total_steps, event.eta, "Training", event.n_images)
+                batches = True
+            elif isinstance(event, ev.EpochEnded):
+                self.loss_plot.add_epoch(event.valid_loss, event.accuracy)
+                self.metrics_table.add_epoch(self._stage_label or "train", event.epoch + 1, event.train_loss,
+                                             event.valid_loss, event.accuracy, event.epoch_time)
+                batches = True
+            elif isinstance(event, ev.FitEnded):
+                self._set_status(event.message)
+            elif isinstance(event, StageStarted):
+                self._fill_recipe_list(event.index, event.index)
+                self._stage_label = f"recipe {event.index + 1}"
+            elif isinstance(event, StageEnded):
+                self._fill_recipe_list(event.index + (0 if event.cancelled else 1), None)
+                self._set_status(f"Step {event.index + 1}: {event.summary}")
+        if lr_points:
+            self.lr_plot.refresh()
+        if batches:
+            self.loss_plot.refresh()
+
+    def _progress(self, done: int, total: int, eta: float | None, label: str, n_images: int = 0) -> None:
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(min(done, total))
+        text = f"{label}: {done}/{total}, ETA {format_eta(eta)}"
+        if n_images:
+            start, seen = self._rate_clock
+            seen += n_images
+            self._rate_clock = (start, seen)
+            elapsed = time.perf_counter() - start
+            if elapsed > 0.5:
+                text += f", {seen / elapsed:.0f} images/s"
+        self.progress_label.setText(text)
+
+    def _on_finished(self, result: Any) -> None:
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(1)
+        self.progress_label.setText("")
+        if result is None:
+            self._set_status(f"{self._job_name} stopped.")
+        elif result[0] == "data":
+            self._data_loaded(result[1])
+        else:
+            kind, learner, outcome, key = result
+            self.learner, self.model_key = learner, key
+            if kind == "open_model":
+                self.dirty = False
+                self.arch_combo.setCurrentIndex(self.arch_combo.findData(learner.arch))
+                self.model_key = self._model_key()
+                self.precompute_check.setChecked(False)
+                self._set_status(f"Opened {Path(outcome).name}: {learner.arch}, classes "
+                                 f"{', '.join(learner.classes)}" + ("" if learner.data is not None else
+                                                                    " (open a dataset with these classes to train)"))
+            elif kind == "lr_find":
+                self._lr_find_done(outcome)
+            elif kind == "fit":
+                self.dirty = True
+                self._set_status(outcome.message + (f" Accuracy {outcome.epochs[-1].accuracy:.1%}."
+                                                    if outcome.epochs else ""))
+                if outcome.diverged:
+                    self._show_error(outcome.message)
+            elif kind == "freeze":
+                self.dirty = True
+                self._set_status(f"Now training: {learner.describe_trainable()}.")
+            elif kind == "recipe":
+                self.dirty = True
+                self._recipe_done(outcome)
+        self._stage_label = ""
+        self._update_enabled()
+        self._update_schedule()
+        self._update_title()
+
+    def _data_loaded(self, data: ImageData) -> None:
+        if self.learner is not None and tuple(data.classes) != self.learner.classes:
+            self.learner = None  # a different problem: the next run starts a new model
+            self.model_key = None
+        self.report_data = data
+        self.data_view.set_report(data.report)
+        self.data_view.set_augmentation(data.augment, data.size, data.max_zoom)
+        self.tabs.setCurrentWidget(self.data_view)
+        skipped = f", {len(data.report.skipped)} files skipped" if data.report.skipped else ""
+        self._set_status(f"Loaded {len(data.train_items)} train and {len(data.valid_items)} valid images in "
+                         f"{data.c} classes{skipped}.")
+
+    def _lr_find_done(self, results: list) -> None:
+        first = results[0]
+        if len(results) > 1:
+            n = min(len(r.losses) for r in results)
+            lows = [min(r.losses[i] for r in results) for i in range(n)]
+            highs = [max(r.losses[i] for r in results) for i in range(n)]
+            self.lr_plot.set_band((first.lrs[:n], lows, highs))
+        valley = first.suggested("valley")
+        if first.cancelled:
+            self._set_status("LR Find stopped; the model is as it was before.")
+        elif valley is not None:
+            self.lr_edit.setText(f"{valley:.2e}")
+            self.lr_plot.set_chosen_lr(valley)
+            self._set_status(f"Suggested learning rate {valley:.2e} (valley). Click the curve to choose another.")
+        else:
+            self._set_status(f"LR Find: {first.stopped_reason}; no suggestion, choose on the curve.")
+
+    def _recipe_done(self, result) -> None:
+        if result.cancelled:
+            self._set_status(f"Recipe stopped after {result.completed} of {result.total} steps.")
+        elif result.stopped_reason:
+            self._show_error(result.stopped_reason)
+        elif result.evaluation is not None:
+            self._set_status(f"Recipe finished: validation accuracy {result.evaluation.accuracy:.1%}"
+                             f"{' with TTA' if result.evaluation.tta else ''}.")
+
+    def _on_failed(self, message: str) -> None:
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_label.setText("")
+        self._stage_label = ""
+        self._show_error(message)
+        self._update_enabled()
+        self._update_title()
+
+    # ----- files ------------------------------------------------------------------------
+
+    def choose_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model", self.settings.value("last_model_dir", ""),
+                                              "guiclassifier models (*.gcm);;All files (*)")
+        if path:
+            self.open_model(path)
+
+    def open_model(self, path: str) -> None:
+        if self.runner.busy:
+            return
+        data, key = self._current_data(), self._model_key()
+
+        def job(cb, cancel):
+            learner = Learner.load(path, device=key.device)
+            if data is not None and tuple(data.classes) == learner.classes:
+                learner.attach_data(data)
+            return "open_model", learner, path, ModelKey(learner.arch, key.weights, key.device)
+
+        self._start("Opening model", job)
+
+    def save_model(self) -> None:
+        if self.learner is None or self.runner.busy:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save the model", "model.gcm",
+                                              "guiclassifier models (*.gcm)")
+        if path:
+            self.save_model_to(path)
+
+    def save_model_to(self, path: str) -> bool:
+        try:
+            self.learner.save(path)
+        except (TrainingError, OSError) as exc:
+            self._show_error(str(exc))
+            return False
+        except Exception as exc:  # ModelFileError and friends carry readable messages
+            self._show_error(str(exc))
+            return False
+        self.dirty = False
+        self._update_title()
+        self._set_status(f"Saved {path}")
+        return True
+
+    def export_model(self) -> None:
+        if self.learner is None:
+            return
+        path, chosen = QFileDialog.getSaveFileName(self, "Export the model", "model.onnx",
+                                                   "ONNX (*.onnx);;torch.export program (*.pt2)")
+        if not path:
+            return
+        from guiclassifier.core.export import export_model
+
+        fmt = "pt2" if path.endswith(".pt2") or "pt2" in chosen else "onnx"
+        try:
+            out, side = export_model(self.learner, path, fmt)
+        except Exception as exc:
+            self._show_error(str(exc))
+            return
+        self._set_status(f"Exported {out} (classes and preprocessing in {side.name})")
+
+    def save_recipe(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the recipe", "recipe.json", "Recipes (*.json)")
+        if path:
+            self.recipe.save(path)
+
+    def load_recipe(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load a recipe", "", "Recipes (*.json)")
+        if not path:
+            return
+        try:
+            self.recipe = Recipe.load(path)
+        except Exception as exc:
+            self._show_error(str(exc))
+            return
+        self._fill_recipe_list()
+
+    # ----- drag and drop, closing ---------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and Path(urls[0].toLocalFile()).is_dir() and not self.runner.busy:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and Path(urls[0].toLocalFile()).is_dir():
+            self.open_dataset(urls[0].toLocalFile())
+            event.acceptProposedAction()
+
+    def confirm_stop_and_quit(self) -> bool:
+        answer = QMessageBox.question(self, APP_NAME, f"{self._job_name} is running. Stop it and quit?")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.runner.busy and not self.confirm_stop_and_quit():
+            event.ignore()
+            return
+        self._save_settings()
+        self.runner.shutdown()
+        event.accept()

@@ -1,0 +1,73 @@
+"""Training history of the open project: smoothed train loss per batch, valid loss and accuracy per
+epoch, with the boundaries between stages marked."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+
+class LossPlot(QWidget):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("lossPlot")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.loss = pg.PlotWidget(background=None)
+        self.loss.setLabel("left", "loss")
+        self.loss.setLabel("bottom", "batches")
+        self.loss.showGrid(x=True, y=True, alpha=0.2)
+        self.loss.addLegend(offset=(-10, 10))
+        self.train_curve = self.loss.plot([], [], pen=pg.mkPen((31, 90, 180), width=2), name="train (smoothed)")
+        self.valid_curve = self.loss.plot([], [], pen=pg.mkPen((214, 39, 40), width=2), symbol="o",
+                                          symbolSize=6, symbolBrush=(214, 39, 40), name="valid")
+        self.accuracy = pg.PlotWidget(background=None)
+        self.accuracy.setLabel("left", "accuracy")
+        self.accuracy.setLabel("bottom", "batches")
+        self.accuracy.setYRange(0, 1)
+        self.accuracy.showGrid(x=True, y=True, alpha=0.2)
+        self.accuracy.setXLink(self.loss)
+        self.accuracy_curve = self.accuracy.plot([], [], pen=pg.mkPen((44, 160, 44), width=2), symbol="o",
+                                                 symbolSize=6, symbolBrush=(44, 160, 44))
+        layout.addWidget(self.loss, 3)
+        layout.addWidget(self.accuracy, 2)
+        self.clear()
+
+    def clear(self) -> None:
+        self._train: tuple[list[float], list[float]] = ([], [])
+        self._valid: tuple[list[float], list[float]] = ([], [])
+        self._acc: tuple[list[float], list[float]] = ([], [])
+        self._offset = 0
+        for item in getattr(self, "_boundaries", []):
+            self.loss.removeItem(item)
+        self._boundaries: list[pg.InfiniteLine] = []
+        self.refresh()
+
+    @property
+    def batches(self) -> int:
+        """Batches trained in the project so far (the x position of the next point)."""
+        return self._offset
+
+    def start_stage(self, label: str) -> None:
+        line = pg.InfiniteLine(pos=self._offset, angle=90, movable=False,
+                               pen=pg.mkPen((150, 150, 150), width=1, style=pg.QtCore.Qt.PenStyle.DotLine),
+                               label=label, labelOpts={"position": 0.95, "rotateAxis": (1, 0),
+                                                       "color": (110, 110, 110)})
+        self.loss.addItem(line)
+        self._boundaries.append(line)
+
+    def add_batch(self, smooth_loss: float) -> None:
+        self._offset += 1
+        self._train[0].append(self._offset)
+        self._train[1].append(smooth_loss)
+
+    def add_epoch(self, valid_loss: float, accuracy: float) -> None:
+        self._valid[0].append(self._offset)
+        self._valid[1].append(valid_loss)
+        self._acc[0].append(self._offset)
+        self._acc[1].append(accuracy)
+
+    def refresh(self) -> None:
+        self.train_curve.setData(*self._train)
+        self.valid_curve.setData(*self._valid)
+        self.accuracy_curve.setData(*self._acc)

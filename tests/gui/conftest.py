@@ -1,0 +1,50 @@
+"""The real MainWindow on tiny generated data, offscreen, with settings in a temporary file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path: Path):
+    from PySide6.QtCore import QSettings
+
+    from guiclassifier.gui import MainWindow
+
+    windows = []
+
+    def factory(settings_file: Path | None = None, tiny: bool = True) -> MainWindow:
+        settings = QSettings(str(settings_file or tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(None, settings)
+        qtbot.addWidget(window)
+        if tiny:
+            window.arch_combo.setCurrentIndex(window.arch_combo.findData("resnet18"))
+            window.weights_combo.setCurrentIndex(1)  # random: no weights needed
+            window.size_spin.setValue(32)
+            window.bs_spin.setValue(8)
+            window.device_combo.setCurrentIndex(window.device_combo.findData("cpu"))
+        windows.append(window)
+        return window
+
+    yield factory
+    for window in windows:
+        if window.runner.busy:
+            window.runner.stop()
+        window.runner.shutdown()
+
+
+def wait_idle(qtbot, window, timeout: int = 120_000) -> None:
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=timeout)
+
+
+@pytest.fixture
+def loaded(make_window, dataset, qtbot):
+    window = make_window()
+    window.open_dataset(str(dataset))
+    wait_idle(qtbot, window)
+    return window

@@ -1,0 +1,242 @@
+"""pytest-qt tests driving the real MainWindow."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+
+from guiclassifier.core.recipe import lesson1
+from tests.gui.conftest import wait_idle
+
+
+def test_buttons_follow_the_state(make_window, dataset, qtbot) -> None:
+    window = make_window()
+    assert window.windowTitle().startswith("guiclassifier")
+    assert not window.lr_find_button.isEnabled() and not window.stop_button.isEnabled()
+    window.open_dataset(str(dataset))
+    wait_idle(qtbot, window)
+    assert window.lr_find_button.isEnabled() and window.train_button.isEnabled()
+    assert window.unfreeze_button.isEnabled() and not window.freeze_button.isEnabled()
+    window.cycles_spin.setValue(50)
+    window.train_button.click()
+    assert window.runner.busy
+    assert window.stop_button.isEnabled() and not window.lr_find_button.isEnabled()
+    assert not window.train_button.isEnabled() and not window.data_path_edit.isEnabled()
+    window.stop_button.click()
+    wait_idle(qtbot, window)
+    assert window.lr_find_button.isEnabled() and not window.stop_button.isEnabled()
+
+
+def test_loading_a_folder_fills_the_class_table(loaded) -> None:
+    table = loaded.data_view.class_table
+    rows = [[table.item(r, c).text() for c in range(3)] for r in range(table.rowCount())]
+    assert rows == [["cat", "12", "4"], ["dog", "12", "4"]]
+    assert loaded.data_view.thumbs.count() == 16
+    assert loaded.data_view.preview.count() == 6
+    assert "Loaded 24 train" in loaded.last_status
+
+
+def test_broken_files_show_as_skipped(make_window, dataset, qtbot) -> None:
+    (dataset / "train" / "cat" / "bad.jpg").write_bytes(b"nope")
+    window = make_window()
+    window.open_dataset(str(dataset))
+    wait_idle(qtbot, window)
+    button = window.data_view.skipped_button
+    assert button.isVisibleTo(window) and button.text().startswith("1 files skipped")
+
+
+def test_bad_folder_is_a_message_not_a_crash(make_window, tmp_path, qtbot) -> None:
+    window = make_window()
+    window.open_dataset(str(tmp_path / "missing"))
+    wait_idle(qtbot, window)
+    assert "does not exist" in window.last_error
+    assert window.report_data is None and not window.lr_find_button.isEnabled()
+
+
+def test_lr_find_draws_the_curve_and_clicking_picks_an_lr(loaded, qtbot) -> None:
+    loaded.lr_find_button.click()
+    wait_idle(qtbot, loaded)
+    lrs, losses = loaded.lr_plot.curve_data()
+    assert len(lrs) > 10 and len(lrs) == len(losses)
+    assert lrs[0] == pytest.approx(1e-7)
+    assert loaded.lr_plot._markers  # suggestion markers are drawn
+    suggested = float(loaded.lr_edit.text())
+    assert loaded.lr_plot.chosen_lr() == pytest.approx(suggested, rel=1e-2)
+
+    plot = loaded.lr_plot
+    plot.resize(800, 500)
+    qtbot.wait(50)
+    vb = plot.getPlotItem().vb
+    target = 1e-3
+    y = float(losses[len(losses) // 2])
+    where = plot.mapFromScene(vb.mapViewToScene(QPointF(math.log10(target), y)))
+    qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    assert float(loaded.lr_edit.text()) == pytest.approx(target, rel=0.1)
+    assert loaded.lr_plot.chosen_lr() == pytest.approx(target, rel=0.1)
+
+
+def test_typing_an_lr_moves_the_line(loaded, qtbot) -> None:
+    loaded.lr_edit.setText("3e-4")
+    loaded.lr_edit.editingFinished.emit()
+    assert loaded.lr_plot.chosen_lr() == pytest.approx(3e-4)
+    assert loaded.lr_plot.chosen_label.toPlainText() == "chosen lr 3.0e-04"
+    loaded.lr_edit.setText("fast")
+    loaded.lr_edit.editingFinished.emit()
+    assert "not a learning rate" in loaded.last_status
+
+
+def test_schedule_redraws_when_parameters_change(loaded) -> None:
+    steps = loaded._steps_per_epoch()
+    assert steps == 3
+    loaded.cycles_spin.setValue(3)
+    loaded.cycle_len_spin.setValue(1)
+    loaded.cycle_mult_spin.setValue(1)
+    assert len(loaded.schedule_plot.curve_data()[0]) == 3 * steps
+    loaded.cycle_mult_spin.setValue(2)
+    curve = loaded.schedule_plot.curve_data()[0]
+    assert len(curve) == 7 * steps
+    assert loaded.epochs_label.text().startswith("7")
+    assert curve[0] == pytest.approx(float(loaded.lr_edit.text()))
+
+
+def test_training_fills_the_metrics_table_and_plots(loaded, qtbot) -> None:
+    loaded.lr_edit.setText("0.02")
+    loaded.cycles_spin.setValue(2)
+    loaded.cycle_len_spin.setValue(1)
+    loaded.train_button.click()
+    wait_idle(qtbot, loaded)
+    rows = loaded.metrics_table.rows()
+    assert [r[1] for r in rows] == ["1", "2"] and all(r[0] == "head" for r in rows)
+    assert loaded.loss_plot.batches == 6
+    assert len(loaded.loss_plot.valid_curve.getData()[0]) == 2
+    assert "Trained 2 epochs" in loaded.last_status and loaded.windowTitle().endswith("*")
+
+    loaded.unfreeze_button.click()
+    wait_idle(qtbot, loaded)
+    assert loaded.frozen_label.text() == "training: all layers"
+    assert loaded.ratio_spin.isVisibleTo(loaded) and not loaded.precompute_check.isEnabled()
+    assert len(loaded.schedule_plot.curve_data()) == 3  # one curve per layer group
+    loaded.cycles_spin.setValue(1)
+    loaded.train_button.click()
+    wait_idle(qtbot, loaded)
+    assert [r[0] for r in loaded.metrics_table.rows()] == ["head", "head", "all layers"]
+
+
+def test_stop_takes_effect_within_a_batch(loaded, qtbot) -> None:
+    loaded.precompute_check.setChecked(False)
+    loaded.cycles_spin.setValue(40)
+    loaded.train_button.click()
+    qtbot.waitUntil(lambda: loaded.loss_plot.batches > 0, timeout=60_000)
+    loaded.stop_button.click()
+    start = time.perf_counter()
+    wait_idle(qtbot, loaded)
+    assert time.perf_counter() - start < 10
+    assert "Stopped by the user" in loaded.last_status
+    assert len(loaded.metrics_table.rows()) < 40
+    loaded.cycles_spin.setValue(1)
+    loaded.train_button.click()  # the model is still usable
+    wait_idle(qtbot, loaded)
+    assert loaded.last_error is None
+
+
+def test_closing_mid_run_stops_the_worker_cleanly(make_window, dataset, qtbot, monkeypatch) -> None:
+    window = make_window()
+    window.open_dataset(str(dataset))
+    wait_idle(qtbot, window)
+    window.precompute_check.setChecked(False)
+    window.cycles_spin.setValue(40)
+    window.train_button.click()
+    qtbot.waitUntil(lambda: window.loss_plot.batches > 0, timeout=60_000)
+    asked = []
+    monkeypatch.setattr(window, "confirm_stop_and_quit", lambda: asked.append(1) or True)
+    assert window.close()
+    assert asked and window.runner._thread.isFinished()
+
+
+def test_closing_can_be_declined(make_window, dataset, qtbot, monkeypatch) -> None:
+    window = make_window()
+    window.open_dataset(str(dataset))
+    wait_idle(qtbot, window)
+    window.cycles_spin.setValue(40)
+    window.precompute_check.setChecked(False)
+    window.train_button.click()
+    monkeypatch.setattr(window, "confirm_stop_and_quit", lambda: False)
+    assert not window.close()
+    assert window.runner.busy
+    window.stop()
+    wait_idle(qtbot, window)
+
+
+def test_event_loop_keeps_turning_while_training(loaded, qtbot) -> None:
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    loaded.precompute_check.setChecked(False)
+    loaded.cycles_spin.setValue(3)
+    loaded.train_button.click()
+    wait_idle(qtbot, loaded)
+    timer.stop()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert len(ticks) > 20 and max(gaps) < 1.0
+
+
+def test_worker_errors_become_messages(loaded, qtbot, tmp_path) -> None:
+    bad = tmp_path / "weights.pth"
+    bad.write_text("not weights")
+    loaded.weights_file = str(bad)
+    loaded.weights_combo.setCurrentIndex(2)
+    loaded.lr_find_button.click()
+    wait_idle(qtbot, loaded)
+    assert "not a readable PyTorch weights file" in loaded.last_error
+    assert loaded.lr_find_button.isEnabled()
+
+
+def test_recipe_marks_its_steps(loaded, qtbot) -> None:
+    loaded.recipe = lesson1().scaled(0.1)
+    loaded.run_recipe_button.click()
+    qtbot.waitUntil(lambda: "running" in loaded.recipe_marks(), timeout=30_000)
+    wait_idle(qtbot, loaded, timeout=300_000)
+    assert loaded.recipe_marks() == ["done"] * 9
+    assert "Recipe finished" in loaded.last_status
+    assert loaded.frozen_label.text() == "training: all layers"
+
+
+def test_settings_persist(make_window, tmp_path, qtbot) -> None:
+    window = make_window(tmp_path / "persist.ini")
+    window.size_spin.setValue(48)
+    window.augment_combo.setCurrentIndex(window.augment_combo.findData("top_down"))
+    window.close()
+    again = make_window(tmp_path / "persist.ini", tiny=False)
+    assert again.size_spin.value() == 48 and again.augment_combo.currentData() == "top_down"
+
+
+def test_dropping_a_folder_opens_it(make_window, dataset, qtbot) -> None:
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(dataset))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    wait_idle(qtbot, window)
+    assert window.report_data is not None and Path(window.report_data.path) == dataset
+
+
+def test_save_and_open_model(loaded, qtbot, tmp_path) -> None:
+    loaded.cycles_spin.setValue(1)
+    loaded.train_button.click()
+    wait_idle(qtbot, loaded)
+    assert loaded.save_model_to(str(tmp_path / "m.gcm"))
+    assert not loaded.windowTitle().endswith("*")
+    loaded.open_model(str(tmp_path / "m.gcm"))
+    wait_idle(qtbot, loaded)
+    assert "Opened m.gcm" in loaded.last_status and loaded.learner.data is not None
+    (tmp_path / "junk.gcm").write_text("junk")
+    loaded.open_model(str(tmp_path / "junk.gcm"))
+    wait_idle(qtbot, loaded)
+    assert "not a guiclassifier model" in loaded.last_error
