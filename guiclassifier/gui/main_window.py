@@ -56,6 +56,7 @@ from guiclassifier.gui.worker import JobRunner
 
 RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
 APP_NAME = "guiclassifier"
+PLOT_REFRESH_MS = 400
 WEIGHTS_AUTO, WEIGHTS_RANDOM, WEIGHTS_FILE = "Automatic (ImageNet)", "Random (no pretraining)", "Choose a file..."
 
 
@@ -96,6 +97,12 @@ class MainWindow(QMainWindow):
         self._job_name = ""
         self._stage_label = ""
         self._rate_clock: tuple[float, int] = (time.perf_counter(), 0)
+        self._plots_dirty: set[str] = set()
+        self._last_step = 0
+        self._plot_timer = QTimer(self)
+        self._plot_timer.setSingleShot(True)
+        self._plot_timer.setInterval(PLOT_REFRESH_MS)
+        self._plot_timer.timeout.connect(self._redraw_plots)
         self.setWindowIcon(_icon())
         self.setAcceptDrops(True)
         self._build()
@@ -661,7 +668,7 @@ class MainWindow(QMainWindow):
                                                 event.batches_per_epoch)
             elif isinstance(event, ev.BatchEnded):
                 self.loss_plot.add_batch(event.smooth_loss)
-                self.schedule_plot.set_position(event.step)
+                self._last_step = event.step
                 self._progress(event.step, event.total_steps, event.eta, "Training", event.n_images)
                 batches = True
             elif isinstance(event, ev.EpochEnded):
@@ -677,10 +684,19 @@ class MainWindow(QMainWindow):
             elif isinstance(event, StageEnded):
                 self._fill_recipe_list(event.index + (0 if event.cancelled else 1), None)
                 self._set_status(f"Step {event.index + 1}: {event.summary}")
-        if lr_points:
+        self._plots_dirty |= {"lr"} if lr_points else set()
+        self._plots_dirty |= {"loss"} if batches else set()
+        if self._plots_dirty and not self._plot_timer.isActive():
+            self._plot_timer.start()
+
+    def _redraw_plots(self) -> None:
+        """Plots redraw a few times a second at most: drawing competes with training for the CPU."""
+        if "lr" in self._plots_dirty:
             self.lr_plot.refresh()
-        if batches:
+        if "loss" in self._plots_dirty:
             self.loss_plot.refresh()
+            self.schedule_plot.set_position(self._last_step)
+        self._plots_dirty = set()
 
     def _progress(self, done: int, total: int, eta: float | None, label: str, n_images: int = 0) -> None:
         self.progress_bar.setRange(0, max(1, total))
@@ -696,6 +712,7 @@ class MainWindow(QMainWindow):
         self.progress_label.setText(text)
 
     def _on_finished(self, result: Any) -> None:
+        self._redraw_plots()  # the final points, without waiting for the timer
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1)
         self.progress_label.setText("")
@@ -772,6 +789,7 @@ class MainWindow(QMainWindow):
                              f"{' with TTA' if result.evaluation.tta else ''}.")
 
     def _on_failed(self, message: str) -> None:
+        self._redraw_plots()
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.progress_label.setText("")

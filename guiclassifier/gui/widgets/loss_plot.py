@@ -68,6 +68,7 @@ class LossPlot(QWidget):
         self._acc[1].append(accuracy)
 
     def refresh(self) -> None:
-        self.train_curve.setData(*self._train)
-        self.valid_curve.setData(*self._valid)
-        self.accuracy_curve.setData(*self._acc)
+        # Losses are finite here (a NaN ends the fit before it is reported), so skip the check.
+        self.train_curve.setData(*self._train, skipFiniteCheck=True)
+        self.valid_curve.setData(*self._valid, skipFiniteCheck=True)
+        self.accuracy_curve.setData(*self._acc, skipFiniteCheck=True)

@@ -1,0 +1,121 @@
+"""Training throughput with the window showing live plots vs headless, and the longest stall of
+the Qt event loop while the window trains.
+
+Both runs train the same stage (demo data, MobileNetV2 head with augmentation, precompute off,
+64 px, bs 32) from the same seed. The window run measures images/s from the engine's own events
+and records the ticks of a 10 ms QTimer on the GUI thread.
+Run: QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/window_overhead.py [--epochs 3]
+(or under a real display without QT_QPA_PLATFORM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from common import DEMO, fresh_cache, machine  # noqa: E402
+
+from guiclassifier import ImageData, Learner  # noqa: E402
+from guiclassifier.core.events import BatchEnded, FitEnded, FitStarted  # noqa: E402
+
+SIZE, BS, ARCH = 64, 32, "mobilenet_v2"
+
+
+class Rate:
+    """images/s between FitStarted and FitEnded, from engine events (same clock for both runs)."""
+
+    def __init__(self) -> None:
+        self.start = self.end = 0.0
+        self.images = 0
+
+    def __call__(self, event) -> None:
+        if isinstance(event, FitStarted):
+            self.start = time.perf_counter()
+        elif isinstance(event, BatchEnded):
+            self.images += event.n_images
+        elif isinstance(event, FitEnded):
+            self.end = time.perf_counter()
+
+    @property
+    def per_second(self) -> float:
+        return self.images / (self.end - self.start)
+
+
+def headless(epochs: int) -> float:
+    data = ImageData.from_folder(DEMO, size=SIZE, bs=BS, seed=42)
+    learner = Learner.pretrained(ARCH, data, device="cpu")
+    rate = Rate()
+    learner.fit(1e-3, epochs, callbacks=rate)
+    return rate.per_second
+
+
+def with_window(epochs: int) -> tuple[float, float, float]:
+    import tempfile
+
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from guiclassifier.gui import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    settings = QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat)
+    window = MainWindow(None, settings)
+    window.size_spin.setValue(SIZE)
+    window.bs_spin.setValue(BS)
+    window.arch_combo.setCurrentIndex(window.arch_combo.findData(ARCH))
+    window.device_combo.setCurrentIndex(window.device_combo.findData("cpu"))
+    window.show()
+    scanned = QEventLoop()
+    window.runner.finished.connect(scanned.quit)
+    window.open_dataset(str(DEMO))
+    scanned.exec()
+    window.runner.finished.disconnect(scanned.quit)
+    window.precompute_check.setChecked(False)
+    window.lr_edit.setText("1e-3")
+    window.cycles_spin.setValue(epochs)
+    window.cycle_len_spin.setValue(0)
+    rate = Rate()
+    window.runner.events.connect(lambda batch: [rate(e) for e in batch])
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    loop = QEventLoop()  # the GUI thread idles in the event loop, as in the real app
+    window.runner.finished.connect(loop.quit)
+    window.runner.failed.connect(loop.quit)
+    window.train_button.click()
+    loop.exec()
+    timer.stop()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    window.close()
+    return rate.per_second, max(gaps), statistics.median(gaps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(machine())
+    bases, shown_rates, longest = [], [], 0.0
+    medians = []
+    for _ in range(args.repeats):  # interleaved, so drifts of the machine hit both alike
+        fresh_cache()
+        bases.append(headless(args.epochs))
+        fresh_cache()
+        rate, gap, median = with_window(args.epochs)
+        shown_rates.append(rate)
+        longest = max(longest, gap)
+        medians.append(median)
+    base, shown, median = statistics.median(bases), statistics.median(shown_rates), statistics.median(medians)
+    print(f"{args.repeats} repeats of {args.epochs} epochs; medians")
+    print(f"headless            {base:8.1f} images/s")
+    print(f"window, live plots  {shown:8.1f} images/s   ratio {shown / base:.3f} (target >= 0.95)")
+    print(f"event loop: longest gap {longest * 1000:.0f} ms (target < 100), median {median * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
