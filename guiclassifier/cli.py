@@ -49,6 +49,11 @@ def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default="auto", help="auto, a torchvision .pth file, or 'random'")
 
 
+def _command(sub: Any, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, epilog=f"example: {example}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="guiclassifier", description="Train an image classifier the fast.ai way.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,18 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gui", help="open the window (the default)")
     p.add_argument("data", type=Path, nargs="?")
 
-    p = sub.add_parser("scan", help="classes, counts per split and unusable files of a dataset",
-                       epilog="example: guiclassifier scan resources/demo --json",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "scan", "classes, counts per split and unusable files of a dataset",
+                 "guiclassifier scan resources/demo --json")
     p.add_argument("data", type=Path)
     p.add_argument("--valid-pct", type=float, default=0.2)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_common(p)
 
-    p = sub.add_parser("lr-find", help="the learning-rate finder's curve and suggestions",
-                       epilog="example: guiclassifier lr-find resources/demo --arch mobilenet_v2 --size 64 "
-                              "--plot lr.png",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "lr-find", "the learning-rate finder's curve and suggestions",
+                 "guiclassifier lr-find resources/demo --arch mobilenet_v2 --size 64 --plot lr.png")
     _add_data(p)
     _add_model(p)
     p.add_argument("--unfrozen", action="store_true", help="sweep with all layers trainable (default: head only)")
@@ -81,10 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, help="write a PNG of loss against lr with the suggestions marked")
     _add_common(p)
 
-    p = sub.add_parser("train", help="run a recipe (default: lesson1) and save the model",
-                       epilog="example: guiclassifier train resources/demo --arch mobilenet_v2 --size 64 "
-                              "--out demo.gcm --epochs-scale 0.5",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "train", "run a recipe (default: lesson1) and save the model",
+                 "guiclassifier train resources/demo --arch mobilenet_v2 --size 64 --out demo.gcm --epochs-scale 0.5")
     _add_data(p)
     _add_model(p)
     p.add_argument("--recipe", default="lesson1", help="lesson1 or a recipe .json file")
@@ -93,9 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-log", type=Path, help="write every event as a JSON line to this file")
     _add_common(p)
 
-    p = sub.add_parser("predict", help="class probabilities for image files or folders",
-                       epilog="example: guiclassifier predict demo.gcm photos/ --csv out.csv",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "predict", "class probabilities for image files or folders",
+                 "guiclassifier predict demo.gcm photos/ --csv out.csv")
     p.add_argument("model", type=Path)
     p.add_argument("paths", type=Path, nargs="+")
     p.add_argument("--tta", action="store_true", help="average over 4 augmented views too")
@@ -103,18 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, help="write path, class and probabilities to this CSV file")
     _add_common(p)
 
-    p = sub.add_parser("export", help="a model file that runs without guiclassifier (ONNX or torch.export)",
-                       epilog="example: guiclassifier export demo.gcm --format onnx --out demo.onnx\n"
-                              "         (writes demo.onnx and demo.onnx.json with the classes and preprocessing)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "export", "a model file that runs without guiclassifier (ONNX or torch.export)",
+                 "guiclassifier export demo.gcm --format onnx --out demo.onnx\n"
+                 "         (writes demo.onnx and demo.onnx.json with the classes and preprocessing)")
     p.add_argument("model", type=Path)
     p.add_argument("--format", choices=["onnx", "pt2"], default="onnx")
     p.add_argument("--out", type=Path, required=True)
     _add_common(p)
 
-    p = sub.add_parser("evaluate", help="accuracy and confusion matrix of a model on a dataset's valid set",
-                       epilog="example: guiclassifier evaluate demo.gcm resources/demo --tta",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "evaluate", "accuracy and confusion matrix of a model on a dataset's valid set",
+                 "guiclassifier evaluate demo.gcm resources/demo --tta")
     p.add_argument("model", type=Path)
     _add_data(p)
     p.add_argument("--tta", action="store_true")
@@ -365,8 +362,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     print(f"accuracy {ev.accuracy:.1%} on {ev.n} validation images{' with TTA' if ev.tta else ''} "
           f"(loss {ev.loss:.4f})\n")
-    width = max(len(c) for c in classes + ["actual"]) + 2
-    print("actual \\ predicted".ljust(width) + "".join(c[:10].rjust(11) for c in classes))
+    corner = "actual \\ predicted"
+    width = max(len(c) for c in classes + [corner]) + 2
+    print(corner.ljust(width) + "".join(c[:10].rjust(11) for c in classes))
     for name, row in zip(classes, ev.confusion):
         print(name.ljust(width) + "".join(str(n).rjust(11) for n in row))
     return 0

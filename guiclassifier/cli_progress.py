@@ -24,8 +24,10 @@ from guiclassifier.core.events import (
     PrecomputeStarted,
     PredictProgress,
     ScanProgress,
+    StageEnded,
+    StageStarted,
 )
-from guiclassifier.core.recipe import StageEnded, StageStarted
+
 
 EPOCH_HEADER = f"{'epoch':>5}  {'train loss':>10}  {'valid loss':>10}  {'accuracy':>8}  {'time':>7}"
 

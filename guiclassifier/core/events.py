@@ -130,6 +130,24 @@ class PredictProgress(Event):
     eta: float | None
 
 
+@dataclass(frozen=True)
+class StageStarted(Event):
+    """A recipe stage begins (index counts from 0)."""
+
+    index: int
+    total: int
+    description: str
+
+
+@dataclass(frozen=True)
+class StageEnded(Event):
+    index: int
+    total: int
+    description: str
+    summary: str
+    cancelled: bool
+
+
 Callback = Callable[[Event], None]
 
 

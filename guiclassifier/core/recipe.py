@@ -15,7 +15,7 @@ from typing import Any, Union
 
 from guiclassifier.core.cancel import Cancelled, CancelToken
 from guiclassifier.core.errors import GuiClassifierError
-from guiclassifier.core.events import Callback, Emitter, Event
+from guiclassifier.core.events import Callback, Emitter, StageEnded, StageStarted
 from guiclassifier.core.learner import Evaluation, FitResult, Learner
 from guiclassifier.core.lr_finder import SUGGESTION_NAMES, LRFindResult
 
@@ -246,22 +246,6 @@ BUILTIN_RECIPES = {"lesson1": lesson1}
 # ----- running ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class StageStarted(Event):
-    index: int
-    total: int
-    description: str
-
-
-@dataclass(frozen=True)
-class StageEnded(Event):
-    index: int
-    total: int
-    description: str
-    summary: str
-    cancelled: bool
-
-
-@dataclass(frozen=True)
 class RecipeResult:
     completed: int
     total: int
@@ -308,7 +292,7 @@ def _summary(result: Any) -> str:
     if isinstance(result, FitResult):
         last = result.epochs[-1] if result.epochs else None
         tail = f", accuracy {last.accuracy:.1%}" if last else ""
-        return result.message + tail
+        return result.message.rstrip(".") + tail
     if isinstance(result, LRFindResult):
         valley = result.suggested("valley")
         return f"suggested lr {valley:.2e} (valley)" if valley else result.stopped_reason

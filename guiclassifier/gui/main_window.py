@@ -45,7 +45,7 @@ from guiclassifier.core.data import ImageData
 from guiclassifier.core.errors import TrainingError
 from guiclassifier.core.learner import Learner
 from guiclassifier.core.models import ARCHS, PREFERENCE, best_available_arch, has_local_weights
-from guiclassifier.core.recipe import Recipe, StageEnded, StageStarted, lesson1, run_recipe
+from guiclassifier.core.recipe import Recipe, lesson1, run_recipe
 from guiclassifier.core.schedules import SGDR
 from guiclassifier.gui.widgets.data_view import DataView
 from guiclassifier.gui.widgets.loss_plot import LossPlot
@@ -678,10 +678,10 @@ class MainWindow(QMainWindow):
                 batches = True
             elif isinstance(event, ev.FitEnded):
                 self._set_status(event.message)
-            elif isinstance(event, StageStarted):
+            elif isinstance(event, ev.StageStarted):
                 self._fill_recipe_list(event.index, event.index)
                 self._stage_label = f"recipe {event.index + 1}"
-            elif isinstance(event, StageEnded):
+            elif isinstance(event, ev.StageEnded):
                 self._fill_recipe_list(event.index + (0 if event.cancelled else 1), None)
                 self._set_status(f"Step {event.index + 1}: {event.summary}")
         self._plots_dirty |= {"lr"} if lr_points else set()

@@ -9,15 +9,13 @@ import pytest
 
 from guiclassifier import Learner
 from guiclassifier.core.cancel import CancelToken
-from guiclassifier.core.events import EpochEnded
+from guiclassifier.core.events import EpochEnded, StageEnded, StageStarted
 from guiclassifier.core.recipe import (
     Evaluate,
     LRFind,
     Recipe,
     RecipeError,
     SetPrecompute,
-    StageEnded,
-    StageStarted,
     SuggestedLR,
     Train,
     Unfreeze,

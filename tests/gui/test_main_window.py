@@ -240,3 +240,13 @@ def test_save_and_open_model(loaded, qtbot, tmp_path) -> None:
     loaded.open_model(str(tmp_path / "junk.gcm"))
     wait_idle(qtbot, loaded)
     assert "not a guiclassifier model" in loaded.last_error
+
+
+def test_repeated_sweeps_draw_a_spread_band(loaded, qtbot) -> None:
+    loaded.sweeps_spin.setValue(2)
+    loaded.lr_find_button.click()
+    wait_idle(qtbot, loaded)
+    low, high = loaded.lr_plot.band.curves
+    lows, highs = low.getData()[1], high.getData()[1]
+    assert len(lows) > 10 and all(h >= lo for lo, h in zip(lows, highs))
+    assert any(h > lo for lo, h in zip(lows, highs))  # other batch orders give other losses
