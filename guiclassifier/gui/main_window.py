@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self._rate_clock: tuple[float, int] = (time.perf_counter(), 0)
         self._plots_dirty: set[str] = set()
         self._last_step = 0
+        self._pending_progress: tuple[int, int, str] | None = None
         self._plot_timer = QTimer(self)
         self._plot_timer.setSingleShot(True)
         self._plot_timer.setInterval(PLOT_REFRESH_MS)
@@ -690,17 +691,22 @@ class MainWindow(QMainWindow):
             self._plot_timer.start()
 
     def _redraw_plots(self) -> None:
-        """Plots redraw a few times a second at most: drawing competes with training for the CPU."""
+        """Plots and progress redraw a few times a second at most: drawing competes with training
+        for the CPU (see benchmarks/README.md, window overhead)."""
         if "lr" in self._plots_dirty:
             self.lr_plot.refresh()
         if "loss" in self._plots_dirty:
             self.loss_plot.refresh()
             self.schedule_plot.set_position(self._last_step)
+        if "progress" in self._plots_dirty and self._pending_progress is not None:
+            done, total, text = self._pending_progress
+            self.progress_bar.setRange(0, max(1, total))
+            self.progress_bar.setValue(min(done, total))
+            self.progress_label.setText(text)
         self._plots_dirty = set()
 
     def _progress(self, done: int, total: int, eta: float | None, label: str, n_images: int = 0) -> None:
-        self.progress_bar.setRange(0, max(1, total))
-        self.progress_bar.setValue(min(done, total))
+        """Record progress; it is shown with the next coalesced redraw."""
         text = f"{label}: {done}/{total}, ETA {format_eta(eta)}"
         if n_images:
             start, seen = self._rate_clock
@@ -709,10 +715,15 @@ class MainWindow(QMainWindow):
             elapsed = time.perf_counter() - start
             if elapsed > 0.5:
                 text += f", {seen / elapsed:.0f} images/s"
-        self.progress_label.setText(text)
+        self._pending_progress = (done, total, text)
+        self._plots_dirty.add("progress")
+        if not self._plot_timer.isActive():
+            self._plot_timer.start()
 
     def _on_finished(self, result: Any) -> None:
         self._redraw_plots()  # the final points, without waiting for the timer
+        self._plot_timer.stop()
+        self._pending_progress = None
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1)
         self.progress_label.setText("")
@@ -790,6 +801,8 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, message: str) -> None:
         self._redraw_plots()
+        self._plot_timer.stop()
+        self._pending_progress = None
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.progress_label.setText("")

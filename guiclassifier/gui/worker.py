@@ -93,10 +93,12 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread = QThread()
+        self._thread = QThread(self)
         self._thread.setObjectName("guiclassifier-worker")
         self._worker = _Worker()
         self._worker.moveToThread(self._thread)
+        # Qt's pattern: the worker is deleted in its own thread once that thread has finished.
+        self._thread.finished.connect(self._worker.deleteLater)
         self._request.connect(self._worker.run)
         self._worker.events.connect(self.events)
         self._worker.finished.connect(self._on_finished)
@@ -120,7 +122,8 @@ class JobRunner(QObject):
         return True
 
     def stop(self) -> None:
-        self._worker.token.cancel()
+        if self._busy:
+            self._worker.token.cancel()
 
     def _on_finished(self, result: object) -> None:
         self._busy = False
@@ -134,6 +137,8 @@ class JobRunner(QObject):
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         """Cancel any job and end the thread; True when it ended (never terminate())."""
+        if self._thread.isFinished():
+            return True
         self.stop()
         self._thread.quit()
         return self._thread.wait(timeout_ms)

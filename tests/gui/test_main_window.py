@@ -250,3 +250,17 @@ def test_repeated_sweeps_draw_a_spread_band(loaded, qtbot) -> None:
     lows, highs = low.getData()[1], high.getData()[1]
     assert len(lows) > 10 and all(h >= lo for lo, h in zip(lows, highs))
     assert any(h > lo for lo, h in zip(lows, highs))  # other batch orders give other losses
+
+
+def test_widgets_have_their_stable_object_names(make_window) -> None:
+    from PySide6.QtWidgets import QWidget
+
+    window = make_window()
+    names = ["dataPathEdit", "lrFindButton", "trainButton", "freezeButton", "unfreezeButton", "stopButton",
+             "runRecipeButton", "lrEdit", "lrFindPlot", "schedulePlot", "lossPlot", "metricsTable", "archCombo",
+             "precomputeCheck", "progressBar"]
+    missing = [n for n in names if window.findChild(QWidget, n) is None]
+    assert missing == []
+    offline = [window.arch_combo.itemText(i) for i in range(window.arch_combo.count())
+               if "weights here" in window.arch_combo.itemText(i)]
+    assert offline == ["mobilenet_v2  (weights here)"]  # only the offline package is on this machine
