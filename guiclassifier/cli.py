@@ -278,6 +278,10 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
             log.close()
     if dist_info is not None and not dist_info.is_main:
         return 0
+    if not result.cancelled:
+        from guiclassifier.core.predict import reference_from_training
+
+        learner.reference = reference_from_training(learner, cancel=token)  # for "unlike training" warnings
     learner.save(args.out)
     if result.evaluation is not None:
         print(f"\nvalidation accuracy: {result.evaluation.accuracy:.1%}"
@@ -311,38 +315,35 @@ def _image_paths(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, st
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from guiclassifier.cli_progress import ConsoleReporter
-    from guiclassifier.core.errors import ImageError
-    from guiclassifier.core.images import open_rgb
     from guiclassifier.core.learner import Learner
+    from guiclassifier.core.predict import predict_files
 
     learner = Learner.load(args.model, device=args.device)
-    files, skipped = _image_paths(args.paths)
-    good: list[Path] = []
-    for path in files:
-        try:
-            open_rgb(path, draft_size=learner.size)
-            good.append(path)
-        except ImageError as exc:
-            skipped.append((path, exc.reason))
-    probs = learner.predict(good, tta=args.tta, callbacks=ConsoleReporter(quiet=args.quiet)) if good else []
+    files, missing = _image_paths(args.paths)
+    results = predict_files(learner, files, tta=args.tta, reference=learner.reference,
+                            callbacks=ConsoleReporter(quiet=args.quiet))
     classes = list(learner.classes)
-    rows = [{"path": str(p), "class": classes[int(pr.argmax())], "probability": float(pr.max()),
-             "probabilities": {c: float(x) for c, x in zip(classes, pr)}} for p, pr in zip(good, probs)]
+    rows = [{"path": r.path, "class": classes[r.best], "probability": r.confidence,
+             "probabilities": dict(zip(classes, r.probabilities)), "warning": r.warning()}
+            for r in results if r.error is None]
+    skipped = [(str(p), reason) for p, reason in missing] + [(r.path, r.error) for r in results if r.error]
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["path", "predicted", *classes])
+            writer.writerow(["path", "predicted", *classes, "warning"])
             for row in rows:
-                writer.writerow([row["path"], row["class"], *(f"{row['probabilities'][c]:.6f}" for c in classes)])
+                writer.writerow([row["path"], row["class"], *(f"{row['probabilities'][c]:.6f}" for c in classes),
+                                 row["warning"]])
     if args.json:
-        print(json.dumps({"predictions": rows, "skipped": [{"path": str(p), "reason": r} for p, r in skipped]},
+        print(json.dumps({"predictions": rows, "skipped": [{"path": p, "reason": r} for p, r in skipped]},
                          indent=2))
     else:
         width = max([len(r["path"]) for r in rows] + [4])
         for row in rows:
-            print(f"{row['path']:<{width}}  {row['class']:<16} {row['probability']:6.1%}")
+            warning = f"  ({row['warning']})" if row["warning"] else ""
+            print(f"{row['path']:<{width}}  {row['class']:<16} {row['probability']:6.1%}{warning}")
         for path, reason in skipped:
-            print(f"{str(path):<{width}}  skipped: {reason}")
+            print(f"{path:<{width}}  skipped: {reason}")
     return 0 if rows or not skipped else 1
 
 

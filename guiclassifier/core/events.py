@@ -131,6 +131,18 @@ class PredictProgress(Event):
 
 
 @dataclass(frozen=True)
+class FilePredicted(Event):
+    """One file's result from predict_files: probabilities, or the reason it was skipped."""
+
+    index: int
+    path: str
+    probabilities: tuple[float, ...] | None
+    error: str | None
+    seconds: float
+    unfamiliar: bool
+
+
+@dataclass(frozen=True)
 class StageStarted(Event):
     """A recipe stage begins (index counts from 0)."""
 

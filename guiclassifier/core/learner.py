@@ -169,6 +169,7 @@ class Learner:
         self._digest_version = -1
         self._body_version = 0  # bumped whenever the body's weights may have changed
         self._precompute = False
+        self.reference: Any = None  # core.predict.FeatureReference: what training images look like
         if data is not None and tuple(data.classes) != self.classes:
             raise TrainingError(f"the dataset's classes {list(data.classes)} differ from the model's "
                                 f"{list(self.classes)}")
@@ -410,6 +411,7 @@ class Learner:
         cancel = cancel or CancelToken()
         base_lrs = group_lrs(lrs, N_GROUPS)
         schedule = SGDR(n_cycle, cycle_len, cycle_mult)
+        self.reference = None  # the features change with training
         total_epochs = schedule.total_epochs()
         records: list[EpochRecord] = []
         cancelled = diverged = False

@@ -57,6 +57,9 @@ def write_model_file(learner: Learner, path: Path) -> Path:
         "history_json": json.dumps(learner.history),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    if learner.reference is not None:
+        payload["reference_centroids"] = learner.reference.centroids
+        payload["reference_thresholds"] = learner.reference.thresholds
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -122,7 +125,14 @@ def read_model_file(path: Path, data: ImageData | None = None, **kwargs: Any) ->
         history = json.loads(payload.get("history_json", "[]"))
     except ValueError:
         history = []
-    return Learner(model, payload["arch"], classes, data, size=int(payload["size"]),
-                   augment=payload.get("augment", "side_on"), max_zoom=float(payload.get("max_zoom", 1.1)),
-                   weights_source=WeightsSource("file", Path(path).name, str(path)), history=history,
-                   **{"bn_freeze": bool(payload.get("bn_freeze", True)), **kwargs})
+    learner = Learner(model, payload["arch"], classes, data, size=int(payload["size"]),
+                      augment=payload.get("augment", "side_on"), max_zoom=float(payload.get("max_zoom", 1.1)),
+                      weights_source=WeightsSource("file", Path(path).name, str(path)), history=history,
+                      **{"bn_freeze": bool(payload.get("bn_freeze", True)), **kwargs})
+    centroids, thresholds = payload.get("reference_centroids"), payload.get("reference_thresholds")
+    if isinstance(centroids, torch.Tensor) and isinstance(thresholds, torch.Tensor) \
+            and centroids.shape == (len(classes), model.n_features) and thresholds.shape == (len(classes),):
+        from guiclassifier.core.predict import FeatureReference
+
+        learner.reference = FeatureReference(centroids.float(), thresholds.float())
+    return learner
