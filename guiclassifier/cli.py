@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 failure (one-line error; --debug for the traceback), 2 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import signal
@@ -276,12 +275,14 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     finally:
         if log is not None:
             log.close()
-    if dist_info is not None and not dist_info.is_main:
-        return 0
     if not result.cancelled:
         from guiclassifier.core.predict import reference_from_training
 
-        learner.reference = reference_from_training(learner, cancel=token)  # for "unlike training" warnings
+        # For "unlike the training images" warnings. Every process takes part: the shared
+        # activation cache is built behind a barrier.
+        learner.reference = reference_from_training(learner, cancel=token)
+    if dist_info is not None and not dist_info.is_main:
+        return 0
     learner.save(args.out)
     if result.evaluation is not None:
         print(f"\nvalidation accuracy: {result.evaluation.accuracy:.1%}"
@@ -297,29 +298,14 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     return 0
 
 
-def _image_paths(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Files given directly, plus the images found in folders (not recursive into links)."""
-    from guiclassifier.core.images import is_image_name
-
-    files: list[Path] = []
-    skipped: list[tuple[Path, str]] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p)))
-        elif path.exists():
-            files.append(path)
-        else:
-            skipped.append((path, "file not found"))
-    return files, skipped
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     from guiclassifier.cli_progress import ConsoleReporter
+    from guiclassifier.core.images import expand_image_paths
     from guiclassifier.core.learner import Learner
-    from guiclassifier.core.predict import predict_files
+    from guiclassifier.core.predict import predict_files, write_predictions_csv
 
     learner = Learner.load(args.model, device=args.device)
-    files, missing = _image_paths(args.paths)
+    files, missing = expand_image_paths(args.paths)
     results = predict_files(learner, files, tta=args.tta, reference=learner.reference,
                             callbacks=ConsoleReporter(quiet=args.quiet))
     classes = list(learner.classes)
@@ -328,12 +314,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             for r in results if r.error is None]
     skipped = [(str(p), reason) for p, reason in missing] + [(r.path, r.error) for r in results if r.error]
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["path", "predicted", *classes, "warning"])
-            for row in rows:
-                writer.writerow([row["path"], row["class"], *(f"{row['probabilities'][c]:.6f}" for c in classes),
-                                 row["warning"]])
+        write_predictions_csv(args.csv, classes, results)
     if args.json:
         print(json.dumps({"predictions": rows, "skipped": [{"path": p, "reason": r} for p, r in skipped]},
                          indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -21,6 +22,24 @@ BACKGROUND = (255, 255, 255)
 def is_image_name(path: Path) -> bool:
     """True for names that look like image files (hidden files such as .DS_Store are not)."""
     return not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def expand_image_paths(paths: list[str | Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files as given, plus the image files inside folders (sorted, links to folders not followed);
+    and the paths that do not exist, with the reason."""
+    files: list[Path] = []
+    missing: list[tuple[Path, str]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                files.extend(Path(dirpath) / f for f in sorted(filenames) if is_image_name(Path(f)))
+        elif path.exists():
+            files.append(path)
+        else:
+            missing.append((path, "file not found"))
+    return files, missing
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:

@@ -21,9 +21,8 @@ from torch import nn
 
 from torch.utils.data import DataLoader
 
-from guiclassifier.core.augment import Transform, train_transform, valid_transform
 from guiclassifier.core.cancel import Cancelled, CancelToken
-from guiclassifier.core.data import ImageData, Item, make_loader
+from guiclassifier.core.data import ImageData, Item
 from guiclassifier.core.device import resolve_device
 from guiclassifier.core.distributed import (
     DistInfo,
@@ -40,6 +39,8 @@ from guiclassifier.core.events import (
     Emitter,
     EpochEnded,
     EpochStarted,
+    Event,
+    FilePredicted,
     FitEnded,
     FitStarted,
     PredictProgress,
@@ -55,7 +56,8 @@ from guiclassifier.core.weights import WeightsSource
 OPTIMIZERS = ("sgd", "adamw")
 TTA_AUGMENTED = 4
 TTA_SEED = 1234
-"""TTA draws its augmentations from a fixed seed: the same image always gets the same answer."""
+"""TTA draws its augmentations from a fixed seed: the same image always gets the same answer
+(see core.predict, the one prediction path)."""
 
 
 @dataclass(frozen=True)
@@ -481,45 +483,24 @@ class Learner:
 
     # ----- prediction ---------------------------------------------------------------------
 
-    def _probabilities(self, items: Sequence[Item], tta: bool, emit: Emitter, cancel: CancelToken,
-                       on_error: str = "raise") -> torch.Tensor:
-        """Softmax outputs for `items` (n, classes) on the CPU; plain view averaged with
-        TTA_AUGMENTED augmented views when `tta`. Unreadable files raise ImageError."""
-        views = [valid_transform(self.size)]
-        if tta:
-            views += [train_transform(self.augment if self.augment != "none" else "side_on",
-                                      self.size, self.max_zoom)] * TTA_AUGMENTED
-        bs = self.data.bs if self.data is not None else 64
-        clock = EtaClock(len(items) * len(views))
-        total = torch.zeros(len(items), len(self.classes))
-        was_training = self.model.training
-        self.model.eval()
-        done = 0
-        rng = get_rng_state()
-        try:
-            torch.manual_seed(TTA_SEED)
-            for transform in views:
-                start = 0
-                for batch in self._loader(items, transform, bs):
-                    cancel.raise_if_cancelled()
-                    if batch.failed:
-                        raise ImageError(batch.failed[0].path, batch.failed[0].reason)
-                    with torch.no_grad(), torch.autocast(self.device.type, enabled=self.amp):
-                        logits = self.model(batch.x.to(self.device, non_blocking=True))
-                    total[start:start + len(batch)] += torch.softmax(logits.float(), 1).cpu()
-                    start += len(batch)
-                    done += len(batch)
-                    emit(PredictProgress(done, len(items) * len(views), clock.elapsed(), clock.eta(done)))
-        finally:
-            set_rng_state(rng)
-            self.model.train(was_training)
-        return total / len(views)
+    def _probabilities(self, items: Sequence[Item], tta: bool, emit: Emitter, cancel: CancelToken
+                       ) -> torch.Tensor:
+        """Softmax outputs for `items` (n, classes) on the CPU, through core.predict (the one
+        prediction path: plain view, averaged with TTA_AUGMENTED augmented views when `tta`).
+        Unreadable files raise ImageError."""
+        from guiclassifier.core.predict import predict_files
 
-    def _loader(self, items: Sequence[Item], transform: Transform, bs: int) -> DataLoader:
-        pin = self.device.type == "cuda"
-        if self.data is not None:
-            return self.data.loader(items, transform, pin_memory=pin, bs=bs)
-        return make_loader(items, transform, bs, num_workers=0, pin_memory=pin)
+        def progress_only(event: Event) -> None:  # per-file results are for predict_files' callers
+            if not isinstance(event, FilePredicted):
+                emit(event)
+
+        results = predict_files(self, [i.path for i in items], tta, None, progress_only, cancel)
+        for r in results:
+            if r.error is not None:
+                raise ImageError(r.path, r.error)
+        if not results:
+            return torch.zeros(0, len(self.classes))
+        return torch.tensor([r.probabilities for r in results])
 
     def predict(self, paths: Sequence[str | Path], tta: bool = False,
                 callbacks: Callback | Sequence[Callback] | None = None,

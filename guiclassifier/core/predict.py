@@ -163,6 +163,20 @@ def predict_files(learner: Learner, paths: Sequence[str | Path], tta: bool = Fal
     return results
 
 
+def write_predictions_csv(path: str | Path, classes: Sequence[str], results: Sequence[Prediction]) -> None:
+    """path, predicted class, one column per class probability, and the warning or skip reason."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "predicted", *classes, "warning"])
+        for r in results:
+            if r.probabilities is None:
+                writer.writerow([r.path, "", *([""] * len(classes)), f"skipped: {r.error}"])
+            else:
+                writer.writerow([r.path, classes[r.best], *(f"{p:.6f}" for p in r.probabilities), r.warning()])
+
+
 def reference_from_training(learner: Learner, callbacks: Callback | Sequence[Callback] | None = None,
                             cancel: CancelToken | None = None) -> FeatureReference:
     """The familiarity reference from the training images' pooled features (through the cache)."""

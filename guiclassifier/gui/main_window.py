@@ -51,6 +51,7 @@ from guiclassifier.gui.widgets.data_view import DataView
 from guiclassifier.gui.widgets.loss_plot import LossPlot
 from guiclassifier.gui.widgets.lr_plot import LRFindPlot
 from guiclassifier.gui.widgets.metrics_table import MetricsTable
+from guiclassifier.gui.widgets.predict_view import PredictView
 from guiclassifier.gui.widgets.schedule_plot import SchedulePlot
 from guiclassifier.gui.worker import JobRunner
 
@@ -267,6 +268,12 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.lr_plot, "Learning rate")
         self.tabs.addTab(self.schedule_plot, "Schedule")
         self.tabs.addTab(training, "Loss && metrics")
+        self.predict_view = PredictView()
+        self.predict_view.filesChosen.connect(self.start_predict)
+        self.predict_view.files_button.clicked.connect(self.choose_files_to_predict)
+        self.predict_view.folder_button.clicked.connect(self.choose_folder_to_predict)
+        self.predict_view.export_button.clicked.connect(self.export_predictions)
+        self.tabs.addTab(self.predict_view, "Predict")
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("mainSplitter")
@@ -377,6 +384,9 @@ class MainWindow(QMainWindow):
                   self.cycle_mult_spin, self.ratio_spin, self.sweeps_spin):
             w.setEnabled(not busy)
         self.precompute_check.setEnabled(not busy and not unfrozen)
+        for w in (self.predict_view.files_button, self.predict_view.folder_button, self.predict_view.tta_check,
+                  self.predict_view.drop_zone):
+            w.setEnabled(not busy)
         self.save_action.setEnabled(not busy and self.learner is not None)
         self.export_action.setEnabled(not busy and self.learner is not None)
         self.ratio_spin.setVisible(unfrozen)
@@ -433,7 +443,10 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self.open_dataset(self.data_path_edit.text()))
 
     def _data_kwargs(self) -> dict[str, Any]:
-        return {"size": self.size_spin.value(), "bs": self.bs_spin.value(),
+        # num_workers=0: forking image-loading processes from this multi-threaded Qt process is
+        # not safe (a forked child inherits locks held by other threads); images load on the
+        # worker thread instead.
+        return {"num_workers": 0, "size": self.size_spin.value(), "bs": self.bs_spin.value(),
                 "augment": self.augment_combo.currentData(), "max_zoom": 1.1,
                 "valid_pct": self.valid_pct_spin.value() / 100, "seed": self.seed_spin.value()}
 
@@ -448,7 +461,7 @@ class MainWindow(QMainWindow):
             return None
         kw = self._data_kwargs()
         return ImageData(self.report_data.report, size=kw["size"], bs=kw["bs"], augment=kw["augment"],
-                         max_zoom=kw["max_zoom"], seed=kw["seed"], num_workers=self.report_data.num_workers)
+                         max_zoom=kw["max_zoom"], seed=kw["seed"], num_workers=kw["num_workers"])
 
     # ----- model ------------------------------------------------------------------------
 
@@ -677,6 +690,11 @@ class MainWindow(QMainWindow):
                 self.metrics_table.add_epoch(self._stage_label or "train", event.epoch + 1, event.train_loss,
                                              event.valid_loss, event.accuracy, event.epoch_time)
                 batches = True
+            elif isinstance(event, ev.FilePredicted) and self._job_name == "Predicting":
+                from guiclassifier.core.predict import Prediction
+
+                self.predict_view.add_result(Prediction(event.path, event.probabilities, event.error,
+                                                        event.seconds, event.unfamiliar))
             elif isinstance(event, ev.FitEnded):
                 self._set_status(event.message)
             elif isinstance(event, ev.StageStarted):
@@ -756,6 +774,13 @@ class MainWindow(QMainWindow):
             elif kind == "recipe":
                 self.dirty = True
                 self._recipe_done(outcome)
+            elif kind == "predict":
+                skipped = sum(r.error is not None for r in outcome)
+                flagged = sum(r.unfamiliar for r in outcome)
+                self._set_status(f"Predicted {len(outcome) - skipped} images"
+                                 + (f", {skipped} skipped" if skipped else "")
+                                 + (f", {flagged} unlike the training images" if flagged else "") + ".")
+            self.predict_view.set_classes(learner.classes)
         self._stage_label = ""
         self._update_enabled()
         self._update_schedule()
@@ -891,14 +916,81 @@ class MainWindow(QMainWindow):
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
-        if urls and Path(urls[0].toLocalFile()).is_dir() and not self.runner.busy:
+        predicting = self.tabs.currentWidget() is self.predict_view
+        if urls and not self.runner.busy and (predicting or Path(urls[0].toLocalFile()).is_dir()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        urls = event.mimeData().urls()
-        if urls and Path(urls[0].toLocalFile()).is_dir():
-            self.open_dataset(urls[0].toLocalFile())
-            event.acceptProposedAction()
+        """On the Predict tab, dropped files and folders are classified; elsewhere a dropped folder
+        opens as the dataset."""
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not paths:
+            return
+        if self.tabs.currentWidget() is self.predict_view:
+            self.start_predict(paths)
+        elif Path(paths[0]).is_dir():
+            self.open_dataset(paths[0])
+        else:
+            self._set_status("Drop a dataset folder here, or image files on the Predict tab.")
+            return
+        event.acceptProposedAction()
+
+    # ----- prediction -------------------------------------------------------------------
+
+    def choose_files_to_predict(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Images to classify", self.settings.value("last_folder", ""),
+                                                "Images (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp)")
+        if paths:
+            self.start_predict(paths)
+
+    def choose_folder_to_predict(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images to classify",
+                                                  self.settings.value("last_folder", ""))
+        if folder:
+            self.start_predict([folder])
+
+    def start_predict(self, paths: list[str]) -> None:
+        """Classify files and folders on the worker; rows stream in as batches finish."""
+        from guiclassifier.core.images import expand_image_paths
+        from guiclassifier.core.predict import Prediction, predict_files, reference_from_training
+
+        self.tabs.setCurrentWidget(self.predict_view)
+        if self.learner is None:
+            self._show_error("There is no model yet. Train one on a dataset, or open a saved model "
+                             "(File > Open model), then drop images here.")
+            return
+        if self.runner.busy:
+            return
+        files, missing = expand_image_paths(paths)
+        self.predict_view.set_classes(self.learner.classes)
+        for path, reason in missing:
+            self.predict_view.add_result(Prediction(str(path), None, reason, 0.0))
+        if not files:
+            self._set_status("No image files in what was dropped.")
+            return
+        learner, key, tta = self.learner, self.model_key, self.predict_view.tta_check.isChecked()
+
+        def job(cb, cancel):
+            if learner.reference is None and learner.data is not None:
+                learner.reference = reference_from_training(learner, cb, cancel)
+            return "predict", learner, predict_files(learner, files, tta, learner.reference, cb, cancel), key
+
+        self._start("Predicting", job)
+
+    def export_predictions(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export results", "predictions.csv", "CSV (*.csv)")
+        if path:
+            self.export_predictions_to(path)
+
+    def export_predictions_to(self, path: str) -> None:
+        from guiclassifier.core.predict import write_predictions_csv
+
+        try:
+            write_predictions_csv(path, self.predict_view.classes, self.predict_view.results())
+        except OSError as exc:
+            self._show_error(f"Could not write {path}: {exc.strerror}")
+            return
+        self._set_status(f"Wrote {len(self.predict_view.results())} results to {path}")
 
     def confirm_stop_and_quit(self) -> bool:
         answer = QMessageBox.question(self, APP_NAME, f"{self._job_name} is running. Stop it and quit?")

@@ -1,33 +1,27 @@
 """Running one engine call at a time on a QThread and turning its events into Qt signals.
 
-The engine is synchronous; a job is a function `job(callback, cancel_token)` that calls it. Events
-are collected and sent to the GUI thread in batches at most every THROTTLE_S seconds (plus at once
-for stage-level events), so a fast training loop never floods the event loop and no event is lost.
-Stop sets the CancelToken directly: a queued signal would wait behind the busy loop.
+The engine is synchronous; a job is a function `job(callback, cancel_token)` that calls it. The
+job runs in a QThread and puts every event, then its result, in a thread-safe queue. A timer on
+the GUI thread drains the queue every DRAIN_MS and emits the events as one list, so a fast
+training loop never floods the event loop, no event is lost, and nothing depends on delivering
+signals across threads. Stop sets the CancelToken directly: it takes effect within one batch.
 """
 
 from __future__ import annotations
 
-import time
+import queue
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from guiclassifier.core.cancel import Cancelled, CancelToken
 from guiclassifier.core.errors import GuiClassifierError
-from guiclassifier.core.events import (
-    BatchEnded,
-    Event,
-    LRFindPoint,
-    PrecomputeProgress,
-    PredictProgress,
-    ScanProgress,
-)
+from guiclassifier.core.events import Event
 
-THROTTLE_S = 0.05
-FREQUENT = (BatchEnded, LRFindPoint, PrecomputeProgress, PredictProgress, ScanProgress)
+DRAIN_MS = 50
 Job = Callable[[Callable[[Event], None], CancelToken], Any]
 
 
@@ -41,104 +35,112 @@ def readable_error(exc: BaseException) -> str:
     return f"Unexpected error ({type(exc).__name__}): {exc}"
 
 
-class _Worker(QObject):
-    events = Signal(list)
-    finished = Signal(object)
-    failed = Signal(str)
+@dataclass(frozen=True)
+class _Finished:
+    result: Any
 
-    def __init__(self) -> None:
+
+@dataclass(frozen=True)
+class _Failed:
+    message: str
+
+
+class _JobThread(QThread):
+    def __init__(self, job: Job, token: CancelToken, out: queue.SimpleQueue) -> None:
         super().__init__()
-        self.job: Job | None = None
-        self.token = CancelToken()
-        self._pending: list[Event] = []
-        self._last_flush = 0.0
+        self.setObjectName("guiclassifier-worker")
+        self._job = job
+        self._token = token
+        self._out = out
 
-    def _on_event(self, event: Event) -> None:
-        self._pending.append(event)
-        now = time.monotonic()
-        if not isinstance(event, FREQUENT) or now - self._last_flush >= THROTTLE_S:
-            self._flush(now)
-
-    def _flush(self, now: float | None = None) -> None:
-        if self._pending:
-            self.events.emit(self._pending)
-            self._pending = []
-        self._last_flush = now if now is not None else time.monotonic()
-
-    @Slot()
     def run(self) -> None:
-        job, self.job = self.job, None
         try:
-            result = job(self._on_event, self.token) if job is not None else None
+            result = self._job(self._out.put, self._token)
         except Cancelled:
-            self._flush()
-            self.finished.emit(None)
+            self._out.put(_Finished(None))
         except BaseException as exc:  # every failure must reach the user as a message
             traceback.print_exc()
-            self._flush()
-            self.failed.emit(readable_error(exc))
+            self._out.put(_Failed(readable_error(exc)))
         else:
-            self._flush()
-            self.finished.emit(result)
+            self._out.put(_Finished(result))
 
 
 class JobRunner(QObject):
-    """Owns the worker thread. `start` runs a job; `stop` asks it to end within one batch."""
+    """Runs one job at a time. `start` runs a job; `stop` asks it to end within one batch."""
 
     events = Signal(list)
     finished = Signal(object)
     failed = Signal(str)
     busy_changed = Signal(bool)
-    _request = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread = QThread(self)
-        self._thread.setObjectName("guiclassifier-worker")
-        self._worker = _Worker()
-        self._worker.moveToThread(self._thread)
-        # Qt's pattern: the worker is deleted in its own thread once that thread has finished.
-        self._thread.finished.connect(self._worker.deleteLater)
-        self._request.connect(self._worker.run)
-        self._worker.events.connect(self.events)
-        self._worker.finished.connect(self._on_finished)
-        self._worker.failed.connect(self._on_failed)
-        self._busy = False
-        self._thread.start()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: _JobThread | None = None
+        self._token = CancelToken()
+        self._timer = QTimer(self)
+        self._timer.setInterval(DRAIN_MS)
+        self._timer.timeout.connect(self._drain)
 
     @property
     def busy(self) -> bool:
-        return self._busy
+        return self._thread is not None
 
     def start(self, job: Job) -> bool:
-        """Run `job` on the worker; refused (False) while another job runs."""
-        if self._busy:
+        """Run `job` on a worker thread; refused (False) while another job runs."""
+        if self._thread is not None:
             return False
-        self._busy = True
-        self._worker.token = CancelToken()
-        self._worker.job = job
+        self._token = CancelToken()
+        self._thread = _JobThread(job, self._token, self._queue)
+        self._thread.start()
+        self._timer.start()
         self.busy_changed.emit(True)
-        self._request.emit()
         return True
 
     def stop(self) -> None:
-        if self._busy:
-            self._worker.token.cancel()
+        self._token.cancel()
 
-    def _on_finished(self, result: object) -> None:
-        self._busy = False
-        self.busy_changed.emit(False)
-        self.finished.emit(result)
+    def _drain(self) -> None:
+        batch: list[Event] = []
+        end: _Finished | _Failed | None = None
+        while end is None:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, (_Finished, _Failed)):
+                end = item
+            else:
+                batch.append(item)
+        try:
+            if batch:
+                self.events.emit(batch)
+        finally:
+            # Even if a slot raised while handling the events, the job's end must be delivered,
+            # or the window would wait for it forever.
+            if end is not None:
+                self._end(end)
 
-    def _on_failed(self, message: str) -> None:
-        self._busy = False
+    def _end(self, end: _Finished | _Failed) -> None:
+        self._timer.stop()
+        if self._thread is not None:
+            self._thread.wait()  # run() has returned: this is immediate
+            self._thread = None
         self.busy_changed.emit(False)
-        self.failed.emit(message)
+        if isinstance(end, _Finished):
+            self.finished.emit(end.result)
+        else:
+            self.failed.emit(end.message)
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
-        """Cancel any job and end the thread; True when it ended (never terminate())."""
-        if self._thread.isFinished():
+        """Cancel any job and wait for its thread; True when no thread is left (never terminate())."""
+        if self._thread is None:
             return True
         self.stop()
-        self._thread.quit()
-        return self._thread.wait(timeout_ms)
+        if not self._thread.wait(timeout_ms):
+            return False
+        self._timer.stop()
+        self._thread = None
+        while not self._queue.empty():  # what the job left behind is not for anyone any more
+            self._queue.get_nowait()
+        return True

@@ -57,7 +57,8 @@ def test_train_predict_evaluate(dataset: Path, tmp_path: Path, capsys) -> None:
     assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-4 for p in result["predictions"])
     assert result["skipped"][0]["path"].endswith("notes.txt")
     rows = list(csv.reader(open(tmp_path / "p.csv")))
-    assert rows[0] == ["path", "predicted", "cat", "dog", "warning"] and len(rows) == 5
+    assert rows[0] == ["path", "predicted", "cat", "dog", "warning"] and len(rows) == 6
+    assert rows[-1][0].endswith("notes.txt") and rows[-1][-1].startswith("skipped: not an image")
     assert all("warning" in p for p in result["predictions"])
 
     code, out, _ = run(capsys, "evaluate", str(model), str(dataset), "--workers", "0", "--quiet", "--json")

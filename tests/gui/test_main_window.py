@@ -155,7 +155,7 @@ def test_closing_mid_run_stops_the_worker_cleanly(make_window, dataset, qtbot, m
     asked = []
     monkeypatch.setattr(window, "confirm_stop_and_quit", lambda: asked.append(1) or True)
     assert window.close()
-    assert asked and window.runner._thread.isFinished()
+    assert asked and not window.runner.busy and window.runner._thread is None
 
 
 def test_closing_can_be_declined(make_window, dataset, qtbot, monkeypatch) -> None:

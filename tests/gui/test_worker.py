@@ -1,0 +1,98 @@
+"""The job runner: events arrive in order and in batches, results and errors come back, Stop works."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from guiclassifier.core.errors import DataError
+from guiclassifier.core.events import BatchEnded
+from guiclassifier.gui.worker import JobRunner
+
+
+@pytest.fixture
+def runner():
+    made = JobRunner()
+    yield made
+    made.shutdown(10_000)  # even when a test fails, no thread outlives it
+
+
+def _batch(i: int) -> BatchEnded:
+    return BatchEnded(0, i, 1000, i, 1000, 1.0, 1.0, (0.1,), 1, 0.0, None)
+
+
+def test_every_event_arrives_in_order_and_batched(qtbot, runner) -> None:
+    received: list[list] = []
+    runner.events.connect(received.append)
+    results: list = []
+    runner.finished.connect(results.append)
+
+    def job(emit, cancel):
+        for i in range(500):
+            emit(_batch(i))
+            time.sleep(0.0005)
+        return "done"
+
+    assert runner.start(job) and runner.busy
+    assert not runner.start(job)  # one job at a time
+    qtbot.waitUntil(lambda: bool(results), timeout=10_000)
+    assert results == ["done"] and not runner.busy
+    flat = [e.batch for batch in received for e in batch]
+    assert flat == list(range(500))
+    assert len(received) < 100  # batched, not one signal per event
+
+
+def test_errors_and_cancel(qtbot, runner) -> None:
+    failed: list = []
+    finished: list = []
+    runner.failed.connect(failed.append)
+    runner.finished.connect(finished.append)
+
+    def bad(emit, cancel):
+        raise DataError("The dataset folder /x does not exist.")
+
+    runner.start(bad)
+    qtbot.waitUntil(lambda: bool(failed), timeout=10_000)
+    assert failed == ["The dataset folder /x does not exist."]
+
+    def endless(emit, cancel):
+        while True:
+            cancel.raise_if_cancelled()
+            time.sleep(0.01)
+
+    runner.start(endless)
+    qtbot.wait(100)
+    runner.stop()
+    qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+    assert finished == [None] and not runner.busy
+
+
+def test_shutdown_waits_for_the_thread(qtbot, runner) -> None:
+
+    def endless(emit, cancel):
+        while True:
+            cancel.raise_if_cancelled()
+            time.sleep(0.01)
+
+    runner.start(endless)
+    assert runner.shutdown(5_000) and not runner.busy
+
+
+def test_a_failing_slot_does_not_leave_the_runner_busy(qtbot, runner) -> None:
+    finished: list = []
+    runner.finished.connect(finished.append)
+
+    def broken_slot(batch) -> None:
+        raise RuntimeError("bug in a widget")
+
+    runner.events.connect(broken_slot)
+
+    def job(emit, cancel):
+        emit(_batch(0))
+        return "done"
+
+    runner.start(job)
+    with qtbot.capture_exceptions() as caught:
+        qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+    assert finished == ["done"] and not runner.busy and caught
