@@ -167,5 +167,6 @@ class PredictView(QWidget):
             if result.unfamiliar:
                 note.setForeground(Qt.GlobalColor.red)
             self.table.setItem(row, 5, note)
-        self.table.setItem(row, 4, QTableWidgetItem(f"{result.seconds * 1000:.0f} ms"))
+        if result.error is None:
+            self.table.setItem(row, 4, QTableWidgetItem(f"{result.seconds * 1000:.0f} ms"))
         self.export_button.setEnabled(True)
