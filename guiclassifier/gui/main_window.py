@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 
 from guiclassifier.core import events as ev
 from guiclassifier.core.data import ImageData
-from guiclassifier.core.errors import TrainingError
+from guiclassifier.core.errors import GuiClassifierError
 from guiclassifier.core.learner import Learner
 from guiclassifier.core.models import ARCHS, PREFERENCE, best_available_arch, has_local_weights
 from guiclassifier.core.recipe import Recipe, lesson1, run_recipe
@@ -842,6 +842,7 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open a model", self.settings.value("last_model_dir", ""),
                                               "guiclassifier models (*.gcm);;All files (*)")
         if path:
+            self.settings.setValue("last_model_dir", str(Path(path).parent))
             self.open_model(path)
 
     def open_model(self, path: str) -> None:
@@ -868,10 +869,7 @@ class MainWindow(QMainWindow):
     def save_model_to(self, path: str) -> bool:
         try:
             self.learner.save(path)
-        except (TrainingError, OSError) as exc:
-            self._show_error(str(exc))
-            return False
-        except Exception as exc:  # ModelFileError and friends carry readable messages
+        except (GuiClassifierError, OSError) as exc:  # ModelFileError says what happened and what was kept
             self._show_error(str(exc))
             return False
         self.dirty = False
