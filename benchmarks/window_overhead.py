@@ -60,7 +60,7 @@ def with_window(epochs: int) -> tuple[float, float, float]:
 
     from guiclassifier.gui import MainWindow
 
-    app = QApplication.instance() or QApplication([])
+    _app = QApplication.instance() or QApplication([])  # must stay referenced while the window lives
     settings = QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat)
     window = MainWindow(None, settings)
     window.size_spin.setValue(SIZE)

@@ -333,9 +333,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from guiclassifier.core.learner import Learner
 
     learner = Learner.load(args.model, device=args.device)
-    args.size = learner.size
-    data = _data_from(args)
-    learner = Learner.load(args.model, data=data, device=args.device)
+    args.size = learner.size  # the validation images go in at the size the model was trained on
+    learner.attach_data(_data_from(args))
     ev = learner.evaluate(tta=args.tta, callbacks=ConsoleReporter(quiet=args.quiet))
     classes = list(learner.classes)
     if args.json:

@@ -28,7 +28,3 @@ class CancelToken:
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise Cancelled()
-
-
-NEVER_CANCELLED = CancelToken()
-"""A token nobody holds, for calls made without one."""

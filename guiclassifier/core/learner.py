@@ -43,7 +43,6 @@ from guiclassifier.core.events import (
     FilePredicted,
     FitEnded,
     FitStarted,
-    PredictProgress,
 )
 from guiclassifier.core.lr_finder import LRFindResult, run_lr_find
 from guiclassifier.core.models import N_GROUPS, Classifier, build_classifier

@@ -124,19 +124,19 @@ def predict_files(learner: Learner, paths: Sequence[str | Path], tta: bool = Fal
             cancel.raise_if_cancelled()
             began = time.perf_counter()
             chunk = [str(p) for p in paths[start:start + bs]]
-            images, errors = {}, {}
-            for path in chunk:
+            images, errors = [], {}  # errors: position in the chunk -> reason
+            for j, path in enumerate(chunk):
                 try:
-                    images[path] = open_rgb(path)
+                    images.append(open_rgb(path))
                 except ImageError as exc:
-                    errors[path] = exc.reason
+                    errors[j] = exc.reason
             probs = feats = None
             if images:
                 torch.manual_seed(TTA_SEED)  # the same image always gets the same TTA views
                 total = None
                 with torch.no_grad(), torch.autocast(learner.device.type, enabled=learner.amp):
                     for transform in views:
-                        x = torch.stack([transform(img) for img in images.values()]).to(learner.device)
+                        x = torch.stack([transform(img) for img in images]).to(learner.device)
                         f = model.features(x)
                         p = torch.softmax(model.head(f).float(), 1).cpu()
                         total = p if total is None else total + p
@@ -145,14 +145,14 @@ def predict_files(learner: Learner, paths: Sequence[str | Path], tta: bool = Fal
             per_file = (time.perf_counter() - began) / max(1, len(chunk))
             flags = reference.unfamiliar(feats, probs.argmax(1)).tolist() if (reference is not None and
                                                                                probs is not None) else None
-            order = list(images)
-            for path in chunk:
-                if path in errors:
-                    result = Prediction(path, None, errors[path], per_file)
+            i = 0  # row of the next readable file in probs
+            for j, path in enumerate(chunk):
+                if j in errors:
+                    result = Prediction(path, None, errors[j], per_file)
                 else:
-                    i = order.index(path)
                     result = Prediction(path, tuple(float(v) for v in probs[i]), None, per_file,
                                         bool(flags[i]) if flags is not None else False)
+                    i += 1
                 results.append(result)
                 emit(FilePredicted(len(results) - 1, result.path, result.probabilities, result.error,
                                    result.seconds, result.unfamiliar))

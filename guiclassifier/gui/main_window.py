@@ -42,9 +42,11 @@ from PySide6.QtWidgets import (
 
 from guiclassifier.core import events as ev
 from guiclassifier.core.data import ImageData
+from guiclassifier.core.device import describe_device, resolve_device
 from guiclassifier.core.errors import GuiClassifierError
 from guiclassifier.core.learner import Learner
 from guiclassifier.core.models import ARCHS, PREFERENCE, best_available_arch, has_local_weights
+from guiclassifier.core.predict import Prediction
 from guiclassifier.core.recipe import Recipe, lesson1, run_recipe
 from guiclassifier.core.schedules import SGDR
 from guiclassifier.gui.widgets.data_view import DataView
@@ -394,10 +396,8 @@ class MainWindow(QMainWindow):
         self.ratio_row_label.setVisible(unfrozen)
         trainable = self.learner.describe_trainable() if self.learner is not None else "head only"
         self.frozen_label.setText(f"training: {trainable}")
-        if self.learner is not None:
-            self.device_label.setText(f"device: {self.learner.device.type}")
-        else:
-            self.device_label.setText("device: cuda" if torch.cuda.is_available() else "device: cpu")
+        device = self.learner.device if self.learner is not None else resolve_device(self.device_combo.currentData())
+        self.device_label.setText(f"device: {describe_device(device)}")
 
     def _update_title(self) -> None:
         parts = [APP_NAME]
@@ -691,8 +691,6 @@ class MainWindow(QMainWindow):
                                              event.valid_loss, event.accuracy, event.epoch_time)
                 batches = True
             elif isinstance(event, ev.FilePredicted) and self._job_name == "Predicting":
-                from guiclassifier.core.predict import Prediction
-
                 self.predict_view.add_result(Prediction(event.path, event.probabilities, event.error,
                                                         event.seconds, event.unfamiliar))
             elif isinstance(event, ev.FitEnded):
@@ -950,7 +948,7 @@ class MainWindow(QMainWindow):
     def start_predict(self, paths: list[str]) -> None:
         """Classify files and folders on the worker; rows stream in as batches finish."""
         from guiclassifier.core.images import expand_image_paths
-        from guiclassifier.core.predict import Prediction, predict_files, reference_from_training
+        from guiclassifier.core.predict import predict_files, reference_from_training
 
         self.tabs.setCurrentWidget(self.predict_view)
         if self.learner is None:

@@ -14,7 +14,7 @@ from guiclassifier import ImageData, Learner
 from guiclassifier.core import modelfile
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.errors import ImageError, ModelFileError, TrainingError
-from guiclassifier.core.events import BatchEnded, EpochEnded, EpochStarted, FitEnded, FitStarted
+from guiclassifier.core.events import BatchEnded, EpochEnded, FitEnded, FitStarted
 from guiclassifier.core.schedules import SGDR
 
 
