@@ -132,11 +132,15 @@ def predict_files(learner: Learner, paths: Sequence[str | Path], tta: bool = Fal
                     errors[j] = exc.reason
             probs = feats = None
             if images:
-                torch.manual_seed(TTA_SEED)  # the same image always gets the same TTA views
+                # Seeded per image, so an image's TTA views do not depend on its batch or neighbours.
+                per_image = []
+                for img in images:
+                    torch.manual_seed(TTA_SEED)
+                    per_image.append([transform(img) for transform in views])
                 total = None
                 with torch.no_grad(), torch.autocast(learner.device.type, enabled=learner.amp):
-                    for transform in views:
-                        x = torch.stack([transform(img) for img in images]).to(learner.device)
+                    for v in range(len(views)):
+                        x = torch.stack([tensors[v] for tensors in per_image]).to(learner.device)
                         f = model.features(x)
                         p = torch.softmax(model.head(f).float(), 1).cpu()
                         total = p if total is None else total + p

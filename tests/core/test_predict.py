@@ -67,3 +67,12 @@ def test_reference_travels_in_the_model_file(tiny_learner: Learner, tmp_path: Pa
     assert torch.equal(loaded.reference.centroids, tiny_learner.reference.centroids)
     tiny_learner.fit(0.05, 1)
     assert tiny_learner.reference is None  # training makes it stale
+
+
+def test_tta_answer_does_not_depend_on_the_batch(tiny_learner: Learner) -> None:
+    tiny_learner.fit(0.05, 1)
+    paths = [i.path for i in tiny_learner.data.valid_items]
+    together = predict_files(tiny_learner, paths, tta=True)
+    alone = [predict_files(tiny_learner, [p], tta=True)[0] for p in reversed(paths)][::-1]
+    # Equal up to float rounding of batched vs single-image convolutions.
+    assert np.allclose([r.probabilities for r in together], [r.probabilities for r in alone], atol=1e-6)
