@@ -2,4 +2,6 @@
 
 from guiclassifier.cli import main
 
-raise SystemExit(main())
+# The guard matters: loading processes started by forkserver or spawn import this module again.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,14 +4,19 @@ Two layouts are accepted:
 - fast.ai: ``ROOT/train/<class>/*``, ``ROOT/valid/<class>/*`` (``val`` works too), optional flat
   ``ROOT/test/*``; without a valid folder the train folder is split by `valid_pct`;
 - one folder of class folders, ``ROOT/<class>/*``, split seeded and stratified by `valid_pct`.
-Classes are the sorted folder names. Files that cannot be used are listed in the scan report with
-the reason, never fatal; a dataset that cannot train at all raises DataError naming the folder.
+Classes are the sorted folder names; hidden folders and ``_quarantine`` (where the Interpret tab
+moves images out of the dataset, see core.curate) are not classes. Files that cannot be used are
+listed in the scan report with the reason, never fatal; a dataset that cannot train at all raises
+DataError naming the folder. A rescan given the previous report decodes only new or changed files.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.context
 import os
 import random
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,7 +25,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from guiclassifier.core.augment import AUGMENTS, Transform, train_transform, valid_transform
+from guiclassifier.core.augment import (
+    AUGMENTS,
+    Transform,
+    train_transform,
+    valid_transform,
+)
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.errors import DataError, ImageError
 from guiclassifier.core.events import Callback, Emitter, ScanProgress
@@ -28,6 +38,7 @@ from guiclassifier.core.images import open_rgb
 from guiclassifier.core.progress import EtaClock
 
 VALID_DIR_NAMES = ("valid", "val")
+QUARANTINE_DIR = "_quarantine"
 SCAN_DRAFT_SIZE = 64
 """Scanning decodes each file to prove it is readable; JPEGs are decoded at reduced size."""
 
@@ -56,6 +67,8 @@ class ScanReport:
     test: tuple[str, ...] = ()
     skipped: tuple[SkippedFile, ...] = ()
     notes: tuple[str, ...] = ()
+    scanned_at: float = 0.0  # time.time() when the scan began: files older than this were checked
+    decoded: int = 0  # files decoded by this scan (a rescan trusts unchanged files it knew)
 
     def counts(self) -> dict[str, tuple[int, int]]:
         """Class name -> (train count, valid count)."""
@@ -95,11 +108,25 @@ class _ImageChecker:
 
     CHUNK = 64
 
-    def __init__(self, total: int, emit: Emitter, cancel: CancelToken) -> None:
+    def __init__(self, total: int, emit: Emitter, cancel: CancelToken,
+                 trusted: frozenset[str] = frozenset(), trusted_before: float = 0.0) -> None:
         self.clock = EtaClock(total)
         self.emit = emit
         self.cancel = cancel
+        self.trusted = trusted
+        self.trusted_before = trusted_before
         self.done = 0
+        self.decoded = 0
+
+    def _known_good(self, path: Path) -> bool:
+        """Readable at the previous scan and not changed since (ctime: a file replaced or moved in
+        gets a new one even when its modification time is old)."""
+        if str(path) not in self.trusted:
+            return False
+        try:
+            return path.stat().st_ctime < self.trusted_before
+        except OSError:
+            return False
 
     @staticmethod
     def _reason(path: Path) -> str | None:
@@ -116,14 +143,19 @@ class _ImageChecker:
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:
             for start in range(0, len(paths), self.CHUNK):
                 self.cancel.raise_if_cancelled()
-                reasons.extend(pool.map(self._reason, paths[start:start + self.CHUNK]))
-                self.done += len(paths[start:start + self.CHUNK])
+                chunk = paths[start:start + self.CHUNK]
+                known = [self._known_good(p) for p in chunk]
+                decoded = iter(pool.map(self._reason, [p for p, k in zip(chunk, known) if not k]))
+                reasons.extend(None if k else next(decoded) for k in known)
+                self.decoded += known.count(False)
+                self.done += len(chunk)
                 self.emit(ScanProgress(self.done, self.clock.total, self.clock.elapsed(), self.clock.eta(self.done)))
         return reasons
 
 
 def _class_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and p.name != QUARANTINE_DIR)
 
 
 def _scan_class_folders(folder: Path, classes: Sequence[str], listed: dict[Path, list[Path]],
@@ -165,10 +197,12 @@ def split_items(items: Sequence[Item], valid_pct: float, seed: int) -> tuple[lis
 
 
 def scan_folder(root: str | Path, valid_pct: float = 0.2, seed: int = 42,
-                callbacks: Callback | Sequence[Callback] | None = None, cancel: CancelToken | None = None
-                ) -> ScanReport:
+                callbacks: Callback | Sequence[Callback] | None = None, cancel: CancelToken | None = None,
+                previous: ScanReport | None = None) -> ScanReport:
     """Read a dataset folder into a ScanReport; raise DataError when it cannot be trained on.
-    Every file is decoded once to prove it is readable: ScanProgress events report on that."""
+    Every file is decoded once to prove it is readable (ScanProgress events report on that),
+    except files that `previous` found readable and that have not been modified since."""
+    started = time.time()
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"The dataset folder {root} does not exist.")
@@ -197,7 +231,10 @@ def scan_folder(root: str | Path, valid_pct: float = 0.2, seed: int = 42,
     folders += [valid_dir / c for c in classes] if valid_dir is not None else []
     folders += [root / "test"] if layout == "fastai" else []
     listed = {f: _list_files(f, skipped) for f in folders if f.is_dir()}
-    check = _ImageChecker(sum(map(len, listed.values())), Emitter(callbacks), cancel or CancelToken())
+    trusted = frozenset(i.path for i in (*previous.train, *previous.valid)) | frozenset(previous.test) \
+        if previous is not None and previous.root == str(root) else frozenset()
+    check = _ImageChecker(sum(map(len, listed.values())), Emitter(callbacks), cancel or CancelToken(),
+                          trusted, previous.scanned_at if previous is not None else 0.0)
     train_items = _scan_class_folders(source, classes, listed, check, skipped)
     if valid_dir is not None:
         unknown = [p.name for p in _class_dirs(valid_dir) if p.name not in classes]
@@ -222,7 +259,7 @@ def scan_folder(root: str | Path, valid_pct: float = 0.2, seed: int = 42,
             else:
                 skipped.append(SkippedFile(str(path), reason))
     return ScanReport(str(root), layout, classes, tuple(train_items), tuple(valid_items), tuple(test),
-                      tuple(skipped), tuple(notes))
+                      tuple(skipped), tuple(notes), started, check.decoded)
 
 
 @dataclass(frozen=True)
@@ -263,20 +300,55 @@ def collate(samples: list[tuple[torch.Tensor, int] | SkippedFile]) -> Batch:
     return Batch(torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good]), failed)
 
 
+WORKER_STARTS = ("fork", "forkserver", "spawn")
+_FORKSERVER_PRELOAD = ["guiclassifier", "guiclassifier.cli"]  # imports torch, torchvision, PIL
+
+
+def loader_context(worker_start: str | None) -> multiprocessing.context.BaseContext | None:
+    """The multiprocessing context that starts loading processes; None is the platform default.
+
+    "forkserver" is for multi-threaded hosts such as the window: a fork copies locks that other
+    threads hold at that moment, whereas forkserver children are forked from a clean,
+    single-threaded server that has torch already imported, so they start in milliseconds."""
+    if worker_start is None:
+        return None
+    if worker_start not in WORKER_STARTS:
+        raise DataError(f"unknown way to start loading processes {worker_start!r}: "
+                        f"choose one of {', '.join(WORKER_STARTS)}")
+    context = multiprocessing.get_context(worker_start)
+    if worker_start == "forkserver":
+        context.set_forkserver_preload(_FORKSERVER_PRELOAD)  # only read when the server starts
+    return context
+
+
+def start_loader_server(worker_start: str | None) -> None:
+    """Start the forkserver now (it imports torch, about 2 s of one core) so that the first epoch
+    does not wait for it; other start methods need nothing."""
+    loader_context(worker_start)
+    if worker_start == "forkserver":
+        from multiprocessing import (
+            forkserver,  # ensure_running returns once the server is launched
+        )
+
+        forkserver.ensure_running()
+
+
 def make_loader(items: Sequence[Item], transform: Transform, bs: int, shuffle: bool = False,
                 num_workers: int = 0, pin_memory: bool = False, for_training: bool | None = None,
-                generator: torch.Generator | None = None) -> DataLoader:
+                generator: torch.Generator | None = None, worker_start: str | None = None) -> DataLoader:
     """A DataLoader yielding Batch objects. Shuffling draws from torch's global generator.
 
     `for_training` (default: same as shuffle) drops a final batch of one image, which breaks
     BatchNorm in training mode. Unshuffled loaders get a private generator unless one is given:
     validation, precompute and prediction must not draw from the global generator, or merely
-    evaluating would change what the next training run does."""
+    evaluating would change what the next training run does. `worker_start` picks how loading
+    processes start (see loader_context)."""
     for_training = shuffle if for_training is None else for_training
     return DataLoader(
         ImageDataset(items, transform), batch_size=bs, shuffle=shuffle,
         drop_last=for_training and len(items) % bs == 1 and len(items) > 1,
         num_workers=num_workers, pin_memory=pin_memory, collate_fn=collate,
+        multiprocessing_context=loader_context(worker_start) if num_workers > 0 else None,
         generator=generator if generator is not None or shuffle else torch.Generator().manual_seed(0))
 
 
@@ -289,7 +361,8 @@ class ImageData:
     """A scanned dataset plus how to feed it: image size, batch size, augmentation, workers."""
 
     def __init__(self, report: ScanReport, size: int = 224, bs: int = 64, augment: str = "side_on",
-                 max_zoom: float = 1.1, seed: int = 42, num_workers: int | None = None) -> None:
+                 max_zoom: float = 1.1, seed: int = 42, num_workers: int | None = None,
+                 worker_start: str | None = None) -> None:
         if augment not in AUGMENTS:
             raise DataError(f"unknown augmentation {augment!r}: choose one of {', '.join(AUGMENTS)}")
         if size < 16:
@@ -305,15 +378,19 @@ class ImageData:
         self.max_zoom = max_zoom
         self.seed = seed
         self.num_workers = default_num_workers() if num_workers is None else num_workers
+        loader_context(worker_start)  # refuse an unknown start method now, not at the first epoch
+        self.worker_start = worker_start
 
     @classmethod
     def from_folder(cls, path: str | Path, size: int = 224, bs: int = 64, augment: str = "side_on",
                     max_zoom: float = 1.1, valid_pct: float = 0.2, seed: int = 42,
                     num_workers: int | None = None, callbacks: Callback | Sequence[Callback] | None = None,
-                    cancel: CancelToken | None = None) -> ImageData:
+                    cancel: CancelToken | None = None, worker_start: str | None = None,
+                    previous: ScanReport | None = None) -> ImageData:
         """Scan `path` (either layout) and build the dataset; see the module docstring."""
-        return cls(scan_folder(path, valid_pct, seed, callbacks, cancel), size=size, bs=bs,
-                   augment=augment, max_zoom=max_zoom, seed=seed, num_workers=num_workers)
+        return cls(scan_folder(path, valid_pct, seed, callbacks, cancel, previous), size=size, bs=bs,
+                   augment=augment, max_zoom=max_zoom, seed=seed, num_workers=num_workers,
+                   worker_start=worker_start)
 
     @property
     def path(self) -> str:
@@ -347,7 +424,7 @@ class ImageData:
                generator: torch.Generator | None = None) -> DataLoader:
         """A DataLoader of this dataset's settings yielding Batch objects (see make_loader)."""
         return make_loader(items, transform, bs or self.bs, shuffle, self.num_workers, pin_memory,
-                           for_training, generator)
+                           for_training, generator, self.worker_start)
 
     def train_loader(self, augment: bool = True, pin_memory: bool = False) -> DataLoader:
         transform = self.train_tfm() if augment else self.valid_tfm()

@@ -40,6 +40,7 @@ class PrecomputeEnded(Event):
     total: int
     from_cache: bool
     elapsed: float
+    computed: int = 0  # images that went through the body; the others came from the cache
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,10 @@ tensors), the image size, and each file's path, label, size and modification tim
 them and the key changes, so a stale entry can never be served (fastai 0.7 keyed by file names
 and served stale activations). Entries are written to a temporary folder and renamed into place,
 so a cancelled run or a second process never leaves a half-written entry behind.
+
+A new entry copies the rows of files that an older entry of the same body and size already holds
+(same path, size and modification time), so moving, adding or fixing a few images recomputes only
+those images.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +29,18 @@ import torch
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.data import ImageData, Item
 from guiclassifier.core.distributed import DistInfo, shard
-from guiclassifier.core.events import Emitter, PrecomputeEnded, PrecomputeProgress, PrecomputeStarted
+from guiclassifier.core.events import (
+    Emitter,
+    PrecomputeEnded,
+    PrecomputeProgress,
+    PrecomputeStarted,
+)
 from guiclassifier.core.models import Classifier
 from guiclassifier.core.progress import EtaClock
 
 CACHE_DIR_ENV = "GUICLASSIFIER_CACHE_DIR"
 CACHE_FORMAT = 1
+STAMPS_FILE = "stamps.json"
 
 
 def default_cache_dir() -> Path:
@@ -50,16 +60,49 @@ def body_digest(model: Classifier) -> str:
     return digest.hexdigest()
 
 
-def cache_key(items: Sequence[Item], size: int, digest: str) -> str:
+def file_stamp(path: str) -> str:
+    """What a file's features depend on besides the body: its path, size and modification time."""
+    try:
+        st = os.stat(path)
+        return f"{path}\0{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        return f"{path}\0missing"
+
+
+def cache_key(items: Sequence[Item], size: int, digest: str, stamps: Sequence[str] | None = None) -> str:
+    stamps = stamps if stamps is not None else [file_stamp(i.path) for i in items]
     h = hashlib.sha256(f"format={CACHE_FORMAT};size={size};body={digest}\n".encode())
-    for item in items:
-        try:
-            st = os.stat(item.path)
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            stamp = "missing"
-        h.update(f"{item.path}\0{item.label}\0{stamp}\n".encode())
+    for item, stamp in zip(items, stamps):
+        h.update(f"{stamp}\0{item.label}\n".encode())
     return h.hexdigest()[:32]
+
+
+def _reusable_rows(cache_dir: Path, digest: str, size: int, stamps: Sequence[str]
+                   ) -> dict[int, tuple[np.ndarray, int]]:
+    """For each position of `stamps` that an older entry of the same body and size computed:
+    (that entry's features, its row). Entries that cannot be read are passed over."""
+    wanted = {stamp: i for i, stamp in enumerate(stamps) if not stamp.endswith("\0missing")}
+    found: dict[int, tuple[np.ndarray, int]] = {}
+    if not cache_dir.is_dir():
+        return found
+    for folder in cache_dir.iterdir():
+        if len(found) == len(wanted):
+            break
+        if folder.name.startswith("."):  # an entry still being written
+            continue
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            if meta.get("body") != digest or meta.get("size") != size or meta.get("format") != CACHE_FORMAT:
+                continue
+            old = json.loads((folder / STAMPS_FILE).read_text())
+            entry = _open_entry(folder)
+        except (OSError, ValueError):
+            continue
+        for row in entry.rows.tolist():
+            i = wanted.get(old[row]) if row < len(old) else None
+            if i is not None and i not in found:
+                found[i] = (entry.features, row)
+    return found
 
 
 @dataclass(frozen=True)
@@ -103,7 +146,9 @@ def activations(model: Classifier, data: ImageData, split: str, items: Sequence[
                 digest: str | None = None, amp: bool = False) -> Activations:
     """The body's pooled activations for `items` (validation transforms), from cache or computed."""
     cache_dir = cache_dir or default_cache_dir()
-    key = cache_key(items, data.size, digest or body_digest(model))
+    digest = digest or body_digest(model)
+    stamps = [file_stamp(i.path) for i in items]
+    key = cache_key(items, data.size, digest, stamps)
     folder = cache_dir / key
     emit(PrecomputeStarted(split, len(items)))
     clock = EtaClock(len(items))
@@ -116,35 +161,29 @@ def activations(model: Classifier, data: ImageData, split: str, items: Sequence[
             shutil.rmtree(folder, ignore_errors=True)  # damaged entry: rebuild it below
 
     cache_dir.mkdir(parents=True, exist_ok=True)
+    reused = _reusable_rows(cache_dir, digest, data.size, stamps)
+    todo = [i for i in range(len(items)) if i not in reused]
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
     try:
         feats = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32,
                                           shape=(len(items), model.n_features))
         labels = np.array([i.label for i in items], dtype=np.int64)
         ok = np.zeros(len(items), dtype=bool)
-        loader = data.loader(items, data.valid_tfm(), shuffle=False, pin_memory=device.type == "cuda")
-        was_training = model.training
-        model.eval()
-        done = 0
-        try:
-            with torch.no_grad(), torch.autocast(device.type, enabled=amp):
-                for batch in loader:
-                    cancel.raise_if_cancelled()
-                    n = len(batch) + len(batch.failed)
-                    if batch.x is not None:
-                        failed = {f.path for f in batch.failed}
-                        good = [done + i for i, it in enumerate(items[done:done + n]) if it.path not in failed]
-                        feats[good] = model.features(batch.x.to(device, non_blocking=True)).float().cpu().numpy()
-                        ok[good] = True
-                    done += n
-                    emit(PrecomputeProgress(split, done, len(items), clock.elapsed(), clock.eta(done)))
-        finally:
-            model.train(was_training)
+        for i, (old_features, row) in reused.items():
+            feats[i] = old_features[row]
+            ok[i] = True
+        if reused:
+            emit(PrecomputeProgress(split, len(reused), len(items), clock.elapsed(), None))
+        _compute_rows(model, data, [items[i] for i in todo], todo, feats, ok, device, amp,
+                      lambda done: emit(PrecomputeProgress(split, len(reused) + done, len(items), clock.elapsed(),
+                                                           clock.eta(len(reused) + done))), cancel)
         feats.flush()
         del feats
         np.save(tmp / "labels.npy", labels)
         np.save(tmp / "rows.npy", np.flatnonzero(ok))
-        (tmp / "meta.json").write_text(json.dumps({"split": split, "n": len(items), "size": data.size}))
+        (tmp / STAMPS_FILE).write_text(json.dumps(stamps))
+        (tmp / "meta.json").write_text(json.dumps({"split": split, "n": len(items), "size": data.size,
+                                                   "body": digest, "format": CACHE_FORMAT}))
         try:
             os.replace(tmp, folder)
         except OSError:
@@ -153,5 +192,31 @@ def activations(model: Classifier, data: ImageData, split: str, items: Sequence[
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    emit(PrecomputeEnded(split, len(items), False, clock.elapsed()))
+    emit(PrecomputeEnded(split, len(items), False, clock.elapsed(), len(todo)))
     return _open_entry(folder)
+
+
+def _compute_rows(model: Classifier, data: ImageData, items: Sequence[Item], rows: Sequence[int],
+                  feats: np.ndarray, ok: np.ndarray, device: torch.device, amp: bool,
+                  progress: Callable[[int], None], cancel: CancelToken) -> None:
+    """Run `items` through the body into rows `rows` of `feats`; unreadable files stay not ok."""
+    if not items:
+        return
+    loader = data.loader(items, data.valid_tfm(), shuffle=False, pin_memory=device.type == "cuda")
+    was_training = model.training
+    model.eval()
+    done = 0
+    try:
+        with torch.no_grad(), torch.autocast(device.type, enabled=amp):
+            for batch in loader:
+                cancel.raise_if_cancelled()
+                n = len(batch) + len(batch.failed)
+                if batch.x is not None:
+                    failed = {f.path for f in batch.failed}
+                    good = [rows[done + i] for i, it in enumerate(items[done:done + n]) if it.path not in failed]
+                    feats[good] = model.features(batch.x.to(device, non_blocking=True)).float().cpu().numpy()
+                    ok[good] = True
+                done += n
+                progress(done)
+    finally:
+        model.train(was_training)

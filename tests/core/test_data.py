@@ -144,7 +144,8 @@ def test_validation_transform_is_centre_crop() -> None:
 
 
 def test_bad_settings_are_refused(dataset: Path) -> None:
-    for kwargs in ({"augment": "sideways"}, {"bs": 0}, {"size": 4}, {"max_zoom": 0.5}):
+    for kwargs in ({"augment": "sideways"}, {"bs": 0}, {"size": 4}, {"max_zoom": 0.5},
+                   {"worker_start": "teleport"}):
         with pytest.raises(DataError):
             ImageData.from_folder(dataset, **kwargs)
 
@@ -164,6 +165,18 @@ def test_worker_processes_deliver_the_same_batches(dataset: Path) -> None:
     a = [b.x for b in in_process.valid_loader()]
     b = [b.x for b in workers.valid_loader()]
     assert len(a) == len(b) == 1 and torch.equal(a[0], b[0])
+
+
+def test_forkserver_loading_processes_augment_like_forked_ones(dataset: Path) -> None:
+    """The window's loading processes come from a forkserver; same seed, same augmented batches."""
+    def epoch(worker_start: str | None) -> list[torch.Tensor]:
+        data = ImageData.from_folder(dataset, size=16, bs=8, num_workers=1, worker_start=worker_start)
+        torch.manual_seed(3)
+        return [b.x for b in data.train_loader()]
+
+    forked, served = epoch("fork"), epoch("forkserver")
+    assert len(forked) == len(served) == 3
+    assert all(torch.equal(a, b) for a, b in zip(forked, served))
 
 
 def test_scan_reports_progress_and_can_be_cancelled(dataset: Path) -> None:

@@ -35,16 +35,21 @@ def test_cache_is_built_once_then_reused(dataset: Path) -> None:
     assert ended(events) == {"train": True, "valid": True}
 
 
-def test_cached_features_equal_the_body_output(dataset: Path) -> None:
-    learner = new_learner(dataset)
-    learner.fit(1e-2, 1)
-    acts = learner._activations["valid"]
+def assert_cache_equals_body_output(learner: Learner, split: str) -> None:
+    acts = learner._activations[split]
+    items = learner.data.train_items if split == "train" else learner.data.valid_items
     x = torch.stack([learner.data.valid_tfm()(__import__("PIL.Image").Image.open(i.path).convert("RGB"))
-                     for i in learner.data.valid_items])
+                     for i in items])
     learner.model.eval()
     with torch.no_grad():
         expected = learner.model.features(x).numpy()
     assert np.allclose(np.asarray(acts.features), expected, atol=1e-5)
+
+
+def test_cached_features_equal_the_body_output(dataset: Path) -> None:
+    learner = new_learner(dataset)
+    learner.fit(1e-2, 1)
+    assert_cache_equals_body_output(learner, "valid")
 
 
 def test_changed_file_invalidates_only_its_split(dataset: Path) -> None:
@@ -53,8 +58,25 @@ def test_changed_file_invalidates_only_its_split(dataset: Path) -> None:
     make_image(victim, (0, 255, 0), 999)
     os.utime(victim, ns=(1, 1))  # even with an old mtime, the size or mtime differs
     events: list = []
-    new_learner(dataset).fit(1e-2, 1, callbacks=events.append)
+    learner = new_learner(dataset)
+    learner.fit(1e-2, 1, callbacks=events.append)
     assert ended(events) == {"train": False, "valid": True}
+    # The new train entry copies the other rows from the old one: one image went through the body.
+    assert [e.computed for e in events if isinstance(e, PrecomputeEnded) and e.split == "train"] == [1]
+    assert_cache_equals_body_output(learner, "train")
+
+
+def test_moved_file_is_the_only_one_recomputed(dataset: Path) -> None:
+    from guiclassifier.core.curate import move_to_class
+
+    new_learner(dataset).fit(1e-2, 1)
+    move_to_class(dataset / "valid" / "cat" / "cat_001.png", "dog", ("cat", "dog"))
+    events: list = []
+    learner = new_learner(dataset)
+    learner.fit(1e-2, 1, callbacks=events.append)
+    assert {e.split: (e.from_cache, e.computed) for e in events if isinstance(e, PrecomputeEnded)} == \
+        {"train": (True, 0), "valid": (False, 1)}
+    assert_cache_equals_body_output(learner, "valid")
 
 
 def test_size_and_weights_change_the_key(dataset: Path) -> None:
