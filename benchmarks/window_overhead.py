@@ -2,7 +2,8 @@
 the Qt event loop while the window trains.
 
 Both runs train the same stage (demo data, MobileNetV2 head with augmentation, precompute off,
-64 px, bs 32) from the same seed. The window run measures images/s from the engine's own events
+64 px, bs 32) from the same seed, each with its own way of starting image-loading processes
+(headless forks them, as the CLI does; the window uses a forkserver). The window run measures images/s from the engine's own events
 and records the ticks of a 10 ms QTimer on the GUI thread.
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/window_overhead.py [--epochs 3]
 (or under a real display without QT_QPA_PLATFORM).
@@ -97,9 +98,15 @@ def with_window(epochs: int) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     print(machine())
+    # As the app does at launch: start the window's loader server (it imports torch) before timing.
+    from guiclassifier.core.data import start_loader_server
+    from guiclassifier.gui.main_window import LOADER_START
+
+    start_loader_server(LOADER_START)
+    time.sleep(5)
     bases, shown_rates, longest = [], [], 0.0
     medians = []
     for _ in range(args.repeats):  # interleaved, so drifts of the machine hit both alike

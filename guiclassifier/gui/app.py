@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 
 import pyqtgraph as pg
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from guiclassifier.gui.main_window import APP_NAME, MainWindow
+from guiclassifier.core.data import start_loader_server
+from guiclassifier.gui.main_window import APP_NAME, LOADER_START, MainWindow
 
 
 def configure_app(app: QApplication) -> None:
@@ -23,4 +25,5 @@ def run_app(data_path: str | Path | None = None) -> int:
     configure_app(app)
     window = MainWindow(data_path)
     window.show()
+    QTimer.singleShot(0, lambda: start_loader_server(LOADER_START))
     return app.exec()

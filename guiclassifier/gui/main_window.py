@@ -15,7 +15,14 @@ from typing import Any
 
 import torch
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -41,15 +48,27 @@ from PySide6.QtWidgets import (
 )
 
 from guiclassifier.core import events as ev
-from guiclassifier.core.data import ImageData
+from guiclassifier.core.curate import (
+    FileMove,
+    move_to_class,
+    move_to_quarantine,
+    undo_move,
+)
+from guiclassifier.core.data import ImageData, default_num_workers
 from guiclassifier.core.device import describe_device, resolve_device
-from guiclassifier.core.errors import GuiClassifierError
+from guiclassifier.core.errors import DataError, GuiClassifierError
 from guiclassifier.core.learner import Learner
-from guiclassifier.core.models import ARCHS, PREFERENCE, best_available_arch, has_local_weights
+from guiclassifier.core.models import (
+    ARCHS,
+    PREFERENCE,
+    best_available_arch,
+    has_local_weights,
+)
 from guiclassifier.core.predict import Prediction
 from guiclassifier.core.recipe import Recipe, lesson1, run_recipe
 from guiclassifier.core.schedules import SGDR
 from guiclassifier.gui.widgets.data_view import DataView
+from guiclassifier.gui.widgets.interpret_view import QUARANTINE, InterpretView
 from guiclassifier.gui.widgets.loss_plot import LossPlot
 from guiclassifier.gui.widgets.lr_plot import LRFindPlot
 from guiclassifier.gui.widgets.metrics_table import MetricsTable
@@ -60,6 +79,8 @@ from guiclassifier.gui.worker import JobRunner
 RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
 APP_NAME = "guiclassifier"
 PLOT_REFRESH_MS = 400
+LOADER_START = "forkserver"
+"""How the window starts image-loading processes; see core.data.loader_context."""
 WEIGHTS_AUTO, WEIGHTS_RANDOM, WEIGHTS_FILE = "Automatic (ImageNet)", "Random (no pretraining)", "Choose a file..."
 
 
@@ -97,6 +118,7 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
         self.last_status = ""
         self.dirty = False
+        self.moves: list[FileMove] = []  # made from the Interpret tab, newest last (for undo)
         self._job_name = ""
         self._stage_label = ""
         self._rate_clock: tuple[float, int] = (time.perf_counter(), 0)
@@ -276,6 +298,11 @@ class MainWindow(QMainWindow):
         self.predict_view.folder_button.clicked.connect(self.choose_folder_to_predict)
         self.predict_view.export_button.clicked.connect(self.export_predictions)
         self.tabs.addTab(self.predict_view, "Predict")
+        self.interpret_view = InterpretView()
+        self.interpret_view.analyseRequested.connect(self.start_interpret)
+        self.interpret_view.moveRequested.connect(self.move_file)
+        self.interpret_view.undoRequested.connect(self.undo_last_move)
+        self.tabs.addTab(self.interpret_view, "Interpret")
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("mainSplitter")
@@ -329,6 +356,7 @@ class MainWindow(QMainWindow):
         self._action(run_menu, "LR Find", self.start_lr_find, "Ctrl+L")
         self._action(run_menu, "Train", self.start_train, "Ctrl+T")
         self._action(run_menu, "Run recipe", self.start_recipe, "Ctrl+R")
+        self._action(run_menu, "Analyse mistakes", self.start_interpret, "Ctrl+I")
         self._action(run_menu, "Stop", self.stop, "Escape")
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
@@ -389,6 +417,9 @@ class MainWindow(QMainWindow):
         for w in (self.predict_view.files_button, self.predict_view.folder_button, self.predict_view.tta_check,
                   self.predict_view.drop_zone):
             w.setEnabled(not busy)
+        can_interpret = (has_data and self.learner is not None
+                         and tuple(self.report_data.classes) == self.learner.classes)
+        self.interpret_view.set_state(busy, can_interpret, bool(self.moves))
         self.save_action.setEnabled(not busy and self.learner is not None)
         self.export_action.setEnabled(not busy and self.learner is not None)
         self.ratio_spin.setVisible(unfrozen)
@@ -427,26 +458,30 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_dataset(folder)
 
-    def open_dataset(self, folder: str) -> None:
-        """Scan `folder` on the worker; the class table fills in when it is done."""
+    def open_dataset(self, folder: str, rescan: bool = False) -> None:
+        """Scan `folder` on the worker; the class table fills in when it is done. A rescan of the
+        open dataset decodes only the files that changed."""
         folder = folder.strip()
         if not folder or self.runner.busy:
             return
         self.data_path_edit.setText(folder)
         self.settings.setValue("last_folder", folder)
         settings = self._data_kwargs()
-        self._start("Scanning", lambda cb, cancel: ("data", ImageData.from_folder(
-            folder, callbacks=cb, cancel=cancel, **settings)))
+        previous = self.report_data.report if rescan and self.report_data is not None else None
+        if not rescan:
+            self.moves = []  # undo is for the dataset the moves were made in
+        self._start("Rescanning" if rescan else "Scanning", lambda cb, cancel: ("data", ImageData.from_folder(
+            folder, callbacks=cb, cancel=cancel, previous=previous, **settings)))
 
     def _rescan_later(self) -> None:
         if self.report_data is not None and not self.runner.busy:
             QTimer.singleShot(0, lambda: self.open_dataset(self.data_path_edit.text()))
 
     def _data_kwargs(self) -> dict[str, Any]:
-        # num_workers=0: forking image-loading processes from this multi-threaded Qt process is
-        # not safe (a forked child inherits locks held by other threads); images load on the
-        # worker thread instead.
-        return {"num_workers": 0, "size": self.size_spin.value(), "bs": self.bs_spin.value(),
+        # Loading processes come from a forkserver: forking this multi-threaded Qt process
+        # directly is not safe (a forked child inherits locks held by other threads).
+        return {"num_workers": default_num_workers(), "worker_start": LOADER_START,
+                "size": self.size_spin.value(), "bs": self.bs_spin.value(),
                 "augment": self.augment_combo.currentData(), "max_zoom": 1.1,
                 "valid_pct": self.valid_pct_spin.value() / 100, "seed": self.seed_spin.value()}
 
@@ -461,7 +496,8 @@ class MainWindow(QMainWindow):
             return None
         kw = self._data_kwargs()
         return ImageData(self.report_data.report, size=kw["size"], bs=kw["bs"], augment=kw["augment"],
-                         max_zoom=kw["max_zoom"], seed=kw["seed"], num_workers=kw["num_workers"])
+                         max_zoom=kw["max_zoom"], seed=kw["seed"], num_workers=kw["num_workers"],
+                         worker_start=kw["worker_start"])
 
     # ----- model ------------------------------------------------------------------------
 
@@ -651,6 +687,68 @@ class MainWindow(QMainWindow):
 
         self._start("Recipe", job)
 
+    def start_interpret(self) -> None:
+        """Predict the validation set on the worker and show the confusion matrix and top losses."""
+        if self.learner is None or self.report_data is None or self.runner.busy:
+            return
+        if tuple(self.report_data.classes) != self.learner.classes:
+            self._show_error("The open dataset's classes differ from the model's: open the dataset the "
+                             "model was trained on to analyse its mistakes.")
+            return
+        settings = self._run_settings()
+        tta = self.interpret_view.tta_check.isChecked()
+        self.tabs.setCurrentWidget(self.interpret_view)
+
+        def job(cb, cancel):
+            from guiclassifier.core.interpret import interpret
+
+            learner = self._learner_for_run(settings)
+            return "interpret", learner, interpret(learner, tta, cb, cancel), settings[1]
+
+        self._start("Analysing", job)
+
+    def confirm(self, question: str) -> bool:
+        """Ask before changing the user's files (tests replace this)."""
+        answer = QMessageBox.question(self, APP_NAME, question)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def move_file(self, path: str, target: str) -> None:
+        """Move an image to another class folder (or to quarantine when `target` is QUARANTINE),
+        after asking; then rescan, decoding only what changed."""
+        if self.report_data is None or self.runner.busy:
+            return
+        root = self.report_data.path
+        where = f"the quarantine folder {Path(root) / '_quarantine'}" if target == QUARANTINE else \
+            f"the {target} folder"
+        if not self.confirm(f"Move {Path(path).name} to {where}?\n\nUse Undo last move to put it back."):
+            return
+        try:
+            if target == QUARANTINE:
+                move = move_to_quarantine(path, root)
+            else:
+                move = move_to_class(path, target, tuple(self.report_data.classes))
+        except DataError as exc:
+            self._show_error(str(exc))
+            return
+        self.moves.append(move)
+        self.interpret_view.file_moved(move)
+        self._set_status(f"Moved {move.describe()}")
+        self.open_dataset(root, rescan=True)
+
+    def undo_last_move(self) -> None:
+        if not self.moves or self.report_data is None or self.runner.busy:
+            return
+        move = self.moves[-1]
+        try:
+            undo_move(move)
+        except DataError as exc:
+            self._show_error(str(exc))
+            return
+        self.moves.pop()
+        self.interpret_view.file_restored(move)
+        self._set_status(f"Put {Path(move.source).name} back in {Path(move.source).parent}")
+        self.open_dataset(self.report_data.path, rescan=True)
+
     def stop(self) -> None:
         if self.runner.busy:
             self.runner.stop()
@@ -772,6 +870,9 @@ class MainWindow(QMainWindow):
             elif kind == "recipe":
                 self.dirty = True
                 self._recipe_done(outcome)
+            elif kind == "interpret":
+                self.interpret_view.set_interpretation(outcome)
+                self._set_status(self.interpret_view.summary.text())
             elif kind == "predict":
                 skipped = sum(r.error is not None for r in outcome)
                 flagged = sum(r.unfamiliar for r in outcome)
@@ -791,10 +892,13 @@ class MainWindow(QMainWindow):
         self.report_data = data
         self.data_view.set_report(data.report)
         self.data_view.set_augmentation(data.augment, data.size, data.max_zoom)
-        self.tabs.setCurrentWidget(self.data_view)
         skipped = f", {len(data.report.skipped)} files skipped" if data.report.skipped else ""
-        self._set_status(f"Loaded {len(data.train_items)} train and {len(data.valid_items)} valid images in "
-                         f"{data.c} classes{skipped}.")
+        counts = f"{len(data.train_items)} train and {len(data.valid_items)} valid images in {data.c} classes"
+        if self._job_name == "Rescanning":  # after a move: stay where the user is working
+            self._set_status(f"Dataset updated: {counts}{skipped} ({data.report.decoded} changed files checked).")
+            return
+        self.tabs.setCurrentWidget(self.data_view)
+        self._set_status(f"Loaded {counts}{skipped}.")
 
     def _lr_find_done(self, results: list) -> None:
         first = results[0]

@@ -50,3 +50,18 @@ def loaded(make_window, dataset, qtbot):
     window.open_dataset(str(dataset))
     wait_idle(qtbot, window)
     return window
+
+
+def train_briefly(qtbot, window) -> None:
+    """Two epochs at a constant lr from the Train button."""
+    window.lr_edit.setText("0.05")
+    window.cycles_spin.setValue(2)
+    window.cycle_len_spin.setValue(0)
+    window.train_button.click()
+    wait_idle(qtbot, window)
+
+
+@pytest.fixture
+def trained(loaded, qtbot):
+    train_briefly(qtbot, loaded)
+    return loaded

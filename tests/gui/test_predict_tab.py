@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
@@ -17,16 +16,6 @@ def drop(target, paths: list[Path]) -> None:
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     target.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                 Qt.KeyboardModifier.NoModifier))
-
-
-@pytest.fixture
-def trained(loaded, qtbot):
-    loaded.lr_edit.setText("0.05")
-    loaded.cycles_spin.setValue(2)
-    loaded.cycle_len_spin.setValue(0)
-    loaded.train_button.click()
-    wait_idle(qtbot, loaded)
-    return loaded
 
 
 def test_dropping_files_and_folders_predicts_them(trained, dataset: Path, tmp_path: Path, qtbot) -> None:

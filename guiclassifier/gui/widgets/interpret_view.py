@@ -1,0 +1,327 @@
+"""The Interpret tab: the validation set's confusion matrix, a gallery of the images the model is
+most wrong about (or of one clicked cell), the most-confused pairs, and actions to fix the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from guiclassifier.core.curate import FileMove
+from guiclassifier.core.errors import ImageError
+from guiclassifier.core.images import open_rgb
+from guiclassifier.core.interpret import Interpretation
+from guiclassifier.gui.widgets.images import pil_to_pixmap
+
+THUMB = 96
+TOP_LOSSES = 60
+GALLERY_LIMIT = 300
+THUMBS_PER_TICK = 12  # thumbnails decode a few at a time so the window never stalls
+QUARANTINE = ""  # the move target that means "out of the dataset"
+RIGHT = QColor(40, 160, 90)
+WRONG = QColor(220, 60, 50)
+
+
+class InterpretView(QWidget):
+    analyseRequested = Signal()
+    moveRequested = Signal(str, str)  # path, class name or QUARANTINE
+    undoRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("interpretView")
+        self.interpretation: Interpretation | None = None
+        self.cell: tuple[int, int] | None = None  # shown in the gallery; None = top losses
+        self.moved: set[str] = set()
+        self.busy = False
+        self._pending_thumbs: list[QListWidgetItem] = []
+        self._thumb_timer = QTimer(self)
+        self._thumb_timer.setInterval(0)
+        self._thumb_timer.timeout.connect(self._load_some_thumbnails)
+
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        self.analyse_button = QPushButton("Analyse validation set")
+        self.analyse_button.setObjectName("interpretButton")
+        self.analyse_button.setToolTip("Predict every validation image and show what the model gets wrong")
+        self.analyse_button.clicked.connect(self.analyseRequested)
+        self.tta_check = QCheckBox("With test-time augmentation")
+        self.tta_check.setObjectName("interpretTtaCheck")
+        row.addWidget(self.analyse_button)
+        row.addWidget(self.tta_check)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.summary = QLabel("Train a model (or open one with a dataset), then analyse its mistakes here.")
+        self.summary.setObjectName("interpretSummary")
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(QLabel("Confusion matrix: rows are the actual class, columns the prediction. "
+                                     "Click a cell to see its images."))
+        self.matrix = QTableWidget(0, 0)
+        self.matrix.setObjectName("confusionMatrix")
+        self.matrix.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.matrix.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.matrix.cellClicked.connect(self.show_cell)
+        left_layout.addWidget(self.matrix, 3)
+        left_layout.addWidget(QLabel("Most confused (actual \u2192 predicted)"))
+        self.confused_list = QListWidget()
+        self.confused_list.setObjectName("mostConfusedList")
+        self.confused_list.itemClicked.connect(self._confused_clicked)
+        left_layout.addWidget(self.confused_list, 1)
+        split.addWidget(left)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        title_row = QHBoxLayout()
+        self.gallery_title = QLabel("Top losses")
+        self.gallery_title.setObjectName("galleryTitle")
+        self.top_losses_button = QPushButton("Show top losses")
+        self.top_losses_button.setObjectName("topLossesButton")
+        self.top_losses_button.clicked.connect(self.show_top_losses)
+        title_row.addWidget(self.gallery_title, 1)
+        title_row.addWidget(self.top_losses_button)
+        right_layout.addLayout(title_row)
+        self.gallery = QListWidget()
+        self.gallery.setObjectName("lossGallery")
+        self.gallery.setViewMode(QListView.ViewMode.IconMode)
+        self.gallery.setIconSize(QSize(THUMB, THUMB))
+        self.gallery.setGridSize(QSize(THUMB + 96, THUMB + 64))
+        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
+        self.gallery.setMovement(QListView.Movement.Static)
+        self.gallery.setWordWrap(True)
+        self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.gallery.customContextMenuRequested.connect(
+            lambda pos: self.gallery.itemAt(pos) and self._actions_menu().exec(self.gallery.mapToGlobal(pos)))
+        self.gallery.itemDoubleClicked.connect(lambda _: self.open_folder())
+        self.gallery.currentItemChanged.connect(lambda *_: self._update_actions())
+        right_layout.addWidget(self.gallery, 1)
+        actions = QHBoxLayout()
+        self.open_folder_button = QPushButton("Open folder")
+        self.open_folder_button.setObjectName("openFolderButton")
+        self.open_folder_button.clicked.connect(self.open_folder)
+        self.move_button = QToolButton()
+        self.move_button.setObjectName("moveButton")
+        self.move_button.setText("Move to...")
+        self.move_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.undo_button = QPushButton("Undo last move")
+        self.undo_button.setObjectName("undoMoveButton")
+        self.undo_button.clicked.connect(self.undoRequested)
+        self.undo_button.setEnabled(False)
+        for w in (self.open_folder_button, self.move_button, self.undo_button):
+            actions.addWidget(w)
+        actions.addStretch(1)
+        right_layout.addLayout(actions)
+        split.addWidget(right)
+        split.setSizes([380, 620])
+        layout.addWidget(split, 1)
+        self._update_actions()
+
+    # ----- showing an interpretation ------------------------------------------------------
+
+    def set_interpretation(self, interpretation: Interpretation | None) -> None:
+        self.interpretation = interpretation
+        self.moved = set()
+        self._fill_matrix()
+        self._fill_confused()
+        self.move_button.setMenu(self._actions_menu(moves_only=True))
+        if interpretation is None:
+            self.gallery.clear()
+            return
+        correct = int(np.trace(interpretation.confusion))
+        n = len(interpretation.targets)
+        skipped = f" {len(interpretation.skipped)} could not be read." if interpretation.skipped else ""
+        self.summary.setText(f"{n} validation images: {correct} right ({correct / max(1, n):.1%}), "
+                             f"{n - correct} wrong.{skipped}")
+        self.show_top_losses()
+
+    def _fill_matrix(self) -> None:
+        interp = self.interpretation
+        classes = interp.classes if interp is not None else ()
+        self.matrix.clear()
+        self.matrix.setRowCount(len(classes))
+        self.matrix.setColumnCount(len(classes))
+        self.matrix.setHorizontalHeaderLabels(list(classes))
+        self.matrix.setVerticalHeaderLabels(list(classes))
+        if interp is None:
+            return
+        m = interp.confusion
+        for a in range(len(classes)):
+            total = max(1, int(m[a].sum()))
+            for p in range(len(classes)):
+                item = QTableWidgetItem(str(int(m[a, p])))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                colour = QColor(RIGHT if a == p else WRONG)
+                # Translucent tints read on light and dark themes alike.
+                colour.setAlpha(round(30 + 200 * m[a, p] / total) if m[a, p] else 0)
+                item.setBackground(colour)
+                item.setToolTip(f"actual {classes[a]}, predicted {classes[p]}: {int(m[a, p])} images "
+                                f"({m[a, p] / total:.0%} of {classes[a]})")
+                self.matrix.setItem(a, p, item)
+        header = self.matrix.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.matrix.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+
+    def _fill_confused(self) -> None:
+        self.confused_list.clear()
+        if self.interpretation is None:
+            return
+        index = {name: i for i, name in enumerate(self.interpretation.classes)}
+        for actual, predicted, count in self.interpretation.most_confused():
+            item = QListWidgetItem(f"{actual} \u2192 {predicted}: {count}")
+            item.setData(Qt.ItemDataRole.UserRole, (index[actual], index[predicted]))
+            self.confused_list.addItem(item)
+        if self.confused_list.count() == 0:
+            self.confused_list.addItem("No mistakes on the validation set.")
+
+    def _confused_clicked(self, item: QListWidgetItem) -> None:
+        cell = item.data(Qt.ItemDataRole.UserRole)
+        if cell is not None:
+            self.matrix.setCurrentCell(*cell)
+            self.show_cell(*cell)
+
+    def show_cell(self, actual: int, predicted: int) -> None:
+        interp = self.interpretation
+        if interp is None:
+            return
+        self.cell = (actual, predicted)
+        indices = interp.cell(actual, predicted)
+        what = f"Actual {interp.classes[actual]}, predicted {interp.classes[predicted]}"
+        self._fill_gallery(indices, f"{what}: {len(indices)} images, most wrong first")
+
+    def show_top_losses(self) -> None:
+        interp = self.interpretation
+        if interp is None:
+            return
+        self.cell = None
+        self.matrix.clearSelection()
+        indices = interp.top_losses(TOP_LOSSES)
+        self._fill_gallery(indices, f"Top losses: the {len(indices)} images the model is most wrong about")
+
+    def _fill_gallery(self, indices: list[int], title: str) -> None:
+        interp = self.interpretation
+        assert interp is not None
+        self.gallery.clear()
+        self._pending_thumbs = []
+        shown = [i for i in indices if interp.paths[i] not in self.moved]
+        more = f" (showing the first {GALLERY_LIMIT})" if len(shown) > GALLERY_LIMIT else ""
+        self.gallery_title.setText(title + more)
+        losses, preds = interp.losses, interp.preds
+        for i in shown[:GALLERY_LIMIT]:
+            actual, pred = interp.classes[interp.targets[i]], interp.classes[preds[i]]
+            item = QListWidgetItem(f"{Path(interp.paths[i]).name}\n{actual} \u2192 {pred} "
+                                   f"{interp.probs[i, preds[i]]:.0%}\nloss {losses[i]:.2f}")
+            item.setData(Qt.ItemDataRole.UserRole, interp.paths[i])
+            item.setToolTip(f"{interp.paths[i]}\nactual {actual}, predicted {pred} "
+                            f"({interp.probs[i, preds[i]]:.1%}); p({actual}) = "
+                            f"{interp.probs[i, interp.targets[i]]:.1%}, loss {losses[i]:.3f}")
+            self.gallery.addItem(item)
+            self._pending_thumbs.append(item)
+        self._thumb_timer.start()
+        self._update_actions()
+
+    def _load_some_thumbnails(self) -> None:
+        batch, self._pending_thumbs = self._pending_thumbs[:THUMBS_PER_TICK], self._pending_thumbs[THUMBS_PER_TICK:]
+        for item in batch:
+            try:
+                img = open_rgb(item.data(Qt.ItemDataRole.UserRole), draft_size=THUMB * 2)
+                img.thumbnail((THUMB, THUMB))
+                item.setIcon(QIcon(pil_to_pixmap(img)))
+            except (ImageError, RuntimeError):  # RuntimeError: the item was cleared meanwhile
+                pass
+        if not self._pending_thumbs:
+            self._thumb_timer.stop()
+
+    def gallery_paths(self) -> list[str]:
+        """The paths shown in the gallery, in order."""
+        return [self.gallery.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.gallery.count())]
+
+    # ----- acting on a file ------------------------------------------------------------------
+
+    def selected_path(self) -> str | None:
+        item = self.gallery.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def _actions_menu(self, moves_only: bool = False) -> QMenu:
+        menu = QMenu(self)
+        if not moves_only:
+            menu.addAction("Open folder", self.open_folder)
+            menu.addSeparator()
+        classes = self.interpretation.classes if self.interpretation is not None else ()
+        for name in classes:
+            menu.addAction(f"Move to class {name}", lambda n=name: self._request_move(n))
+        menu.addSeparator()
+        menu.addAction("Move to quarantine (out of the dataset)", lambda: self._request_move(QUARANTINE))
+        return menu
+
+    def _request_move(self, target: str) -> None:
+        path = self.selected_path()
+        if path is not None and not self.busy:
+            self.moveRequested.emit(path, target)
+
+    def open_folder(self) -> None:
+        path = self.selected_path()
+        if path is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+    def file_moved(self, move: FileMove) -> None:
+        """Take a moved file out of the gallery; the matrix stays as analysed until the next run."""
+        self.moved.add(move.source)
+        for i in range(self.gallery.count()):
+            if self.gallery.item(i).data(Qt.ItemDataRole.UserRole) == move.source:
+                self.gallery.takeItem(i)
+                break
+        self._say_changed()
+
+    def file_restored(self, move: FileMove) -> None:
+        """An undone move: the file is back where the analysis saw it."""
+        self.moved.discard(move.source)
+        if self.cell is not None:
+            self.show_cell(*self.cell)
+        else:
+            self.show_top_losses()
+        self._say_changed()
+
+    def _say_changed(self) -> None:
+        text = self.summary.text().split("  [")[0]
+        if self.moved:
+            text += f"  [{len(self.moved)} file(s) moved since this analysis: analyse again to update the matrix]"
+        self.summary.setText(text)
+
+    def set_state(self, busy: bool, can_analyse: bool, can_undo: bool) -> None:
+        """Files are not moved while a job runs: a rescan or a training run reads them."""
+        self.busy = busy
+        self.analyse_button.setEnabled(can_analyse and not busy)
+        self.tta_check.setEnabled(not busy)
+        self.undo_button.setEnabled(can_undo and not busy)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        chosen = self.gallery.currentItem() is not None
+        self.open_folder_button.setEnabled(chosen)
+        self.move_button.setEnabled(chosen and not self.busy)

@@ -1,0 +1,148 @@
+"""The Interpret tab: confusion matrix, gallery sorted by loss, moving files and undo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import Qt
+
+from guiclassifier.core.images import open_rgb
+from tests.conftest import CLASS_COLOURS, make_image
+from tests.gui.conftest import train_briefly, wait_idle
+
+MISLABELLED = "looks_like_a_dog.png"
+
+
+@pytest.fixture
+def analysed(make_window, dataset: Path, qtbot):
+    """A trained window analysed on a validation set with one dog filed under cat."""
+    make_image(dataset / "valid" / "cat" / MISLABELLED, CLASS_COLOURS["dog"], 777)
+    window = make_window()
+    window.open_dataset(str(dataset))
+    wait_idle(qtbot, window)
+    train_briefly(qtbot, window)
+    window.interpret_view.analyse_button.click()
+    wait_idle(qtbot, window)
+    assert window.last_error is None
+    return window
+
+
+def direct_probabilities(window, paths: tuple[str, ...]) -> np.ndarray:
+    """Softmax of the model on each image, computed here without the prediction code."""
+    learner = window.learner
+    tfm = learner.data.valid_tfm()
+    x = torch.stack([tfm(open_rgb(p)) for p in paths])
+    learner.model.eval()
+    with torch.no_grad():
+        return torch.softmax(learner.model(x), 1).numpy()
+
+
+def click_cell(qtbot, matrix, row: int, column: int) -> None:
+    rect = matrix.visualItemRect(matrix.item(row, column))
+    qtbot.mouseClick(matrix.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_clicking_a_cell_shows_exactly_its_images_most_wrong_first(analysed, qtbot) -> None:
+    window, view = analysed, analysed.interpret_view
+    interp = view.interpretation
+    assert len(interp.paths) == 9  # 4 + 1 cats, 4 dogs
+    probs = direct_probabilities(window, interp.paths)
+    assert np.allclose(interp.probs, probs, atol=1e-5)
+    targets = np.array([0 if Path(p).parent.name == "cat" else 1 for p in interp.paths])
+    losses = -np.log(probs[np.arange(len(targets)), targets])
+    matrix = view.matrix
+    assert matrix.objectName() == "confusionMatrix" and matrix.rowCount() == matrix.columnCount() == 2
+    for a in range(2):
+        for p in range(2):
+            members = [i for i in range(len(targets)) if targets[i] == a and probs[i].argmax() == p]
+            assert matrix.item(a, p).text() == str(len(members))
+            if not members:
+                continue
+            click_cell(qtbot, matrix, a, p)
+            expected = [interp.paths[i] for i in sorted(members, key=lambda i: -losses[i])]
+            assert view.gallery_paths() == expected
+            assert f"Actual {('cat', 'dog')[a]}, predicted {('cat', 'dog')[p]}" in view.gallery_title.text()
+    # The mislabelled image is the model's worst mistake: first in the top losses.
+    view.top_losses_button.click()
+    assert Path(view.gallery_paths()[0]).name == MISLABELLED
+    assert view.confused_list.item(0).text() == "cat \u2192 dog: 1"
+
+
+def select(view, path: str) -> None:
+    paths = view.gallery_paths()
+    view.gallery.setCurrentRow(paths.index(path))
+
+
+def trigger(view, text: str) -> None:
+    action = next(a for a in view.move_button.menu().actions() if a.text() == text)
+    action.trigger()
+
+
+def test_moving_a_file_from_the_gallery_and_undoing_it(analysed, dataset: Path, qtbot) -> None:
+    window, view = analysed, analysed.interpret_view
+    questions: list[str] = []
+    window.confirm = lambda q: questions.append(q) or True
+    source = dataset / "valid" / "cat" / MISLABELLED
+    view.top_losses_button.click()
+    select(view, str(source))
+    assert view.move_button.isEnabled()
+    trigger(view, "Move to class dog")
+    wait_idle(qtbot, window)
+    target = dataset / "valid" / "dog" / MISLABELLED
+    assert "Move looks_like_a_dog.png to the dog folder?" in questions[0]
+    assert not source.exists() and target.is_file()
+    report = window.report_data.report
+    assert {i.path: report.classes[i.label] for i in report.valid}[str(target)] == "dog"
+    assert report.counts() == {"cat": (12, 4), "dog": (12, 5)}
+    assert report.decoded == 1  # the rescan decoded only the moved file
+    assert str(source) not in view.gallery_paths()
+    assert "1 file(s) moved" in view.summary.text()
+    assert view.undo_button.isEnabled()
+
+    view.undo_button.click()
+    wait_idle(qtbot, window)
+    assert source.is_file() and not target.exists()
+    assert window.report_data.report.counts() == {"cat": (12, 5), "dog": (12, 4)}
+    assert str(source) in view.gallery_paths()
+    assert not view.undo_button.isEnabled()
+
+
+def test_quarantine_takes_a_file_out_of_the_dataset(analysed, dataset: Path, qtbot) -> None:
+    window, view = analysed, analysed.interpret_view
+    window.confirm = lambda q: True
+    victim = view.gallery_paths()[-1]
+    select(view, victim)
+    trigger(view, "Move to quarantine (out of the dataset)")
+    wait_idle(qtbot, window)
+    relative = Path(victim).relative_to(dataset)
+    assert (dataset / "_quarantine" / relative).is_file() and not Path(victim).exists()
+    report = window.report_data.report
+    assert report.classes == ("cat", "dog")
+    assert victim not in {i.path for i in (*report.train, *report.valid)}
+
+
+def test_declined_or_impossible_moves_change_nothing(analysed, dataset: Path, qtbot) -> None:
+    window, view = analysed, analysed.interpret_view
+    window.confirm = lambda q: False
+    path = view.gallery_paths()[0]
+    select(view, path)
+    trigger(view, "Move to class dog")
+    assert Path(path).is_file() and window.moves == [] and not window.runner.busy
+    window.confirm = lambda q: True
+    Path(path).unlink()  # deleted behind the app's back
+    trigger(view, "Move to class dog")
+    assert "no longer there" in window.last_error
+    assert window.moves == []
+
+
+def test_analysis_needs_a_model_of_the_open_dataset(make_window, dataset: Path, qtbot) -> None:
+    window = make_window()
+    assert not window.interpret_view.analyse_button.isEnabled()
+    window.open_dataset(str(dataset))
+    wait_idle(qtbot, window)
+    assert not window.interpret_view.analyse_button.isEnabled()  # no model yet
+    train_briefly(qtbot, window)
+    assert window.interpret_view.analyse_button.isEnabled()
