@@ -9,6 +9,7 @@ full disk never leaves a half-written model where the previous one was.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -58,8 +59,8 @@ def write_model_file(learner: Learner, path: Path) -> Path:
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     if learner.reference is not None:
-        payload["reference_centroids"] = learner.reference.centroids
-        payload["reference_thresholds"] = learner.reference.thresholds
+        payload["reference_samples"] = learner.reference.samples
+        payload["reference_threshold"] = learner.reference.threshold
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -129,10 +130,11 @@ def read_model_file(path: Path, data: ImageData | None = None, **kwargs: Any) ->
                       augment=payload.get("augment", "side_on"), max_zoom=float(payload.get("max_zoom", 1.1)),
                       weights_source=WeightsSource("file", Path(path).name, str(path)), history=history,
                       **{"bn_freeze": bool(payload.get("bn_freeze", True)), **kwargs})
-    centroids, thresholds = payload.get("reference_centroids"), payload.get("reference_thresholds")
-    if isinstance(centroids, torch.Tensor) and isinstance(thresholds, torch.Tensor) \
-            and centroids.shape == (len(classes), model.n_features) and thresholds.shape == (len(classes),):
+    # A missing or malformed reference only means no familiarity warnings until it is rebuilt.
+    samples, threshold = payload.get("reference_samples"), payload.get("reference_threshold")
+    if isinstance(samples, torch.Tensor) and samples.ndim == 2 and samples.shape[1] == model.n_features \
+            and isinstance(threshold, float) and math.isfinite(threshold):
         from guiclassifier.core.predict import FeatureReference
 
-        learner.reference = FeatureReference(centroids.float(), thresholds.float())
+        learner.reference = FeatureReference(samples.half(), threshold)
     return learner

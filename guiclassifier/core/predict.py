@@ -4,11 +4,13 @@ training data.
 Unreadable files get a result with the reason instead of stopping the run. Each result says how
 confident the model is and whether the image looks unlike what the model was trained on:
 
-The familiarity check works on the body's pooled features (what the head sees). For every class,
-the training images' features (L2-normalised) give a centroid and the distribution of distances
-to it; an image whose distance to its predicted class's centroid is beyond that class's 99th
-percentile (times a margin) is flagged "unlike the training images". A confident "cat" for a
-photo of a car typically lands far from every cat, even when the softmax says 99%.
+The familiarity check works on the body's pooled features (what the head sees), L2-normalised.
+The reference keeps a sample of the training images' features (at most REFERENCE_SIZE) and the
+mean distance from each of them to its KNN_K nearest other samples; an image whose mean distance
+to its KNN_K nearest samples is beyond the 99th percentile of those (times a margin) is flagged
+"unlike the training images". A confident "cat" for a photo of a car lands far from every
+training image, even when the softmax says 99%. (Distances to per-class centroids were tried
+first: on the demo data they did not separate the app's own icon from the validation images.)
 """
 
 from __future__ import annotations
@@ -34,40 +36,42 @@ if TYPE_CHECKING:
     from guiclassifier.core.learner import Learner
 
 LOW_CONFIDENCE = 0.5
+KNN_K = 5
+REFERENCE_SIZE = 2048  # samples kept: 2048 x 1280 features in float16 is 5 MB in a model file
 DISTANCE_QUANTILE = 0.99
-DISTANCE_MARGIN = 1.25
+DISTANCE_MARGIN = 1.1
 
 
 @dataclass(frozen=True)
 class FeatureReference:
-    """Per-class centroids of normalised training features and a distance threshold each."""
+    """A sample of normalised training features and the familiarity threshold (module docstring)."""
 
-    centroids: torch.Tensor  # (n_classes, n_features)
-    thresholds: torch.Tensor  # (n_classes,)
+    samples: torch.Tensor  # (m, n_features) float16, rows L2-normalised
+    threshold: float
 
-    def distances(self, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    def distances(self, features: torch.Tensor) -> torch.Tensor:
+        """Mean distance of each (normalised) feature row to its KNN_K nearest samples."""
         f = torch.nn.functional.normalize(features.float(), dim=1)
-        return (f - self.centroids[classes]).norm(dim=1)
+        d = torch.cdist(f, self.samples.float())
+        return d.topk(min(KNN_K, d.shape[1]), dim=1, largest=False).values.mean(1)
 
-    def unfamiliar(self, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        return self.distances(features, classes) > self.thresholds[classes]
+    def unfamiliar(self, features: torch.Tensor) -> torch.Tensor:
+        return self.distances(features) > self.threshold
 
 
-def build_reference(features: np.ndarray | torch.Tensor, labels: Sequence[int], n_classes: int
-                    ) -> FeatureReference:
-    """From training features (one row per image) and their labels."""
+def build_reference(features: np.ndarray | torch.Tensor, seed: int = 0) -> FeatureReference | None:
+    """From training features (one row per image); None with fewer than two images."""
     f = torch.nn.functional.normalize(torch.as_tensor(np.asarray(features), dtype=torch.float32), dim=1)
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-    centroids = torch.zeros(n_classes, f.shape[1])
-    thresholds = torch.full((n_classes,), math.inf)
-    for c in range(n_classes):
-        rows = f[y == c]
-        if len(rows) == 0:
-            continue
-        centroids[c] = rows.mean(0)
-        d = (rows - centroids[c]).norm(dim=1)
-        thresholds[c] = float(torch.quantile(d, DISTANCE_QUANTILE)) * DISTANCE_MARGIN
-    return FeatureReference(centroids, thresholds)
+    if len(f) > REFERENCE_SIZE:
+        f = f[torch.randperm(len(f), generator=torch.Generator().manual_seed(seed))[:REFERENCE_SIZE]]
+    if len(f) < 2:
+        return None
+    samples = f.half()
+    d = torch.cdist(samples.float(), samples.float())
+    d.fill_diagonal_(math.inf)  # each sample's neighbours are the others
+    k = min(KNN_K, len(f) - 1)
+    own = d.topk(k, dim=1, largest=False).values.mean(1)
+    return FeatureReference(samples, float(torch.quantile(own, DISTANCE_QUANTILE)) * DISTANCE_MARGIN)
 
 
 @dataclass(frozen=True)
@@ -147,8 +151,7 @@ def predict_files(learner: Learner, paths: Sequence[str | Path], tta: bool = Fal
                         feats = f.float().cpu() if feats is None else feats
                 probs = total / len(views)
             per_file = (time.perf_counter() - began) / max(1, len(chunk))
-            flags = reference.unfamiliar(feats, probs.argmax(1)).tolist() if (reference is not None and
-                                                                               probs is not None) else None
+            flags = reference.unfamiliar(feats).tolist() if reference is not None and feats is not None else None
             i = 0  # row of the next readable file in probs
             for j, path in enumerate(chunk):
                 if j in errors:
@@ -182,10 +185,9 @@ def write_predictions_csv(path: str | Path, classes: Sequence[str], results: Seq
 
 
 def reference_from_training(learner: Learner, callbacks: Callback | Sequence[Callback] | None = None,
-                            cancel: CancelToken | None = None) -> FeatureReference:
+                            cancel: CancelToken | None = None) -> FeatureReference | None:
     """The familiarity reference from the training images' pooled features (through the cache)."""
     learner._require_data()
     acts = learner._split_activations("train", Emitter(callbacks), cancel or CancelToken())
-    rows = acts.rows
-    return build_reference(np.asarray(acts.features[rows]), acts.labels[rows], len(learner.classes))
+    return build_reference(np.asarray(acts.features[acts.rows]))
 

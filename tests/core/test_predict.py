@@ -40,7 +40,7 @@ def test_reference_flags_images_unlike_the_training_data(dataset: Path, tmp_path
     learner = Learner.pretrained("mobilenet_v2", data, precompute=True, device="cpu")
     learner.fit(0.05, 2)
     reference = reference_from_training(learner)
-    assert reference.centroids.shape == (2, learner.model.n_features)
+    assert reference.samples.shape == (len(data.train_items), learner.model.n_features)
     familiar = predict_files(learner, [i.path for i in data.valid_items], reference=reference)
     # A real photo of something else: a bag from the demo data, shown to a cat/dog colour model.
     strange = Path(__file__).resolve().parents[2] / "resources" / "demo" / "valid" / "bag" / "bag_00031.png"
@@ -53,10 +53,20 @@ def test_build_reference_thresholds() -> None:
     rng = np.random.default_rng(0)
     a = rng.normal(0, 0.1, (50, 8)) + np.eye(8)[0]
     b = rng.normal(0, 0.1, (50, 8)) + np.eye(8)[1]
-    ref = build_reference(np.vstack([a, b]), [0] * 50 + [1] * 50, 2)
-    near = torch.tensor(np.eye(8)[:2], dtype=torch.float32)
-    assert ref.unfamiliar(near, torch.tensor([0, 1])).tolist() == [False, False]
-    assert ref.unfamiliar(near, torch.tensor([1, 0])).tolist() == [True, True]
+    ref = build_reference(np.vstack([a, b]))
+    queries = torch.tensor(np.vstack([np.eye(8)[:2], np.eye(8)[2:4], (np.eye(8)[0] + np.eye(8)[1]) / 2]),
+                           dtype=torch.float32)
+    # Near either cluster: familiar; along other axes, or halfway between the two: not.
+    assert ref.unfamiliar(queries).tolist() == [False, False, True, True, True]
+    assert build_reference(np.ones((1, 8))) is None
+
+
+def test_reference_keeps_a_bounded_sample(monkeypatch) -> None:
+    import guiclassifier.core.predict as predict
+
+    monkeypatch.setattr(predict, "REFERENCE_SIZE", 64)
+    ref = build_reference(np.random.default_rng(1).random((500, 16)))
+    assert ref.samples.shape == (64, 16) and ref.samples.dtype == torch.float16
 
 
 def test_reference_travels_in_the_model_file(tiny_learner: Learner, tmp_path: Path) -> None:
@@ -64,7 +74,8 @@ def test_reference_travels_in_the_model_file(tiny_learner: Learner, tmp_path: Pa
     tiny_learner.reference = reference_from_training(tiny_learner)
     tiny_learner.save(tmp_path / "m.gcm")
     loaded = Learner.load(tmp_path / "m.gcm")
-    assert torch.equal(loaded.reference.centroids, tiny_learner.reference.centroids)
+    assert torch.equal(loaded.reference.samples, tiny_learner.reference.samples)
+    assert loaded.reference.threshold == tiny_learner.reference.threshold
     tiny_learner.fit(0.05, 1)
     assert tiny_learner.reference is None  # training makes it stale
 

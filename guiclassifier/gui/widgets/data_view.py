@@ -27,7 +27,7 @@ from guiclassifier.core.augment import train_transform
 from guiclassifier.core.data import ScanReport
 from guiclassifier.core.errors import ImageError
 from guiclassifier.core.images import open_rgb
-from guiclassifier.gui.widgets.images import pil_to_pixmap, tensor_to_pixmap
+from guiclassifier.gui.widgets.images import tensor_to_pixmap, thumbnail_icon
 
 THUMB = 72
 THUMBS_PER_CLASS = 8
@@ -131,12 +131,10 @@ class DataView(QWidget):
         self.skipped_button.setVisible(bool(report.skipped))
         for label, name in enumerate(report.classes):
             for item in [i for i in report.train if i.label == label][:THUMBS_PER_CLASS]:
-                try:
-                    img = open_rgb(item.path, draft_size=THUMB * 2)
-                except ImageError:
+                icon = thumbnail_icon(item.path, THUMB)
+                if icon is None:
                     continue
-                img.thumbnail((THUMB * 2, THUMB * 2))
-                entry = QListWidgetItem(QIcon(pil_to_pixmap(img)), name)
+                entry = QListWidgetItem(icon, name)
                 entry.setToolTip(item.path)
                 self.thumbs.addItem(entry)
         self.refresh_preview()

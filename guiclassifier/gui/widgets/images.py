@@ -1,11 +1,15 @@
-"""Converting images for display: PIL and tensors to QPixmap."""
+"""Converting images for display: PIL and tensors to QPixmap, files to thumbnails."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from PIL import Image
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QIcon, QImage, QPixmap
+
+from guiclassifier.core.errors import ImageError
+from guiclassifier.core.images import open_rgb
 
 
 def pil_to_pixmap(img: Image.Image) -> QPixmap:
@@ -18,3 +22,18 @@ def tensor_to_pixmap(t: torch.Tensor) -> QPixmap:
     """A (3, H, W) tensor of values in [0, 1]."""
     arr = (t.clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy()
     return pil_to_pixmap(Image.fromarray(arr))
+
+
+def thumbnail_icon(path: str, size: int) -> QIcon | None:
+    """An icon of the image at `path` fitting `size` pixels (small images are enlarged, so a
+    28-pixel image is still visible); None when the file cannot be read (any more)."""
+    try:
+        img = open_rgb(path, draft_size=size * 2)
+    except ImageError:
+        return None
+    img.thumbnail((size * 2, size * 2))  # device pixel ratio 2 still looks sharp
+    pixmap = pil_to_pixmap(img)
+    if max(img.size) < size * 2:
+        pixmap = pixmap.scaled(size * 2, size * 2, Qt.AspectRatioMode.KeepAspectRatio,
+                               Qt.TransformationMode.SmoothTransformation)
+    return QIcon(pixmap)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QIcon
+from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -28,10 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from guiclassifier.core.curate import FileMove
-from guiclassifier.core.errors import ImageError
-from guiclassifier.core.images import open_rgb
 from guiclassifier.core.interpret import Interpretation
-from guiclassifier.gui.widgets.images import pil_to_pixmap
+from guiclassifier.gui.widgets.images import thumbnail_icon
 
 THUMB = 96
 TOP_LOSSES = 60
@@ -111,7 +109,7 @@ class InterpretView(QWidget):
         self.gallery.setObjectName("lossGallery")
         self.gallery.setViewMode(QListView.ViewMode.IconMode)
         self.gallery.setIconSize(QSize(THUMB, THUMB))
-        self.gallery.setGridSize(QSize(THUMB + 96, THUMB + 64))
+        self.gallery.setGridSize(QSize(THUMB + 90, THUMB + 56))
         self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
         self.gallery.setMovement(QListView.Movement.Static)
         self.gallery.setWordWrap(True)
@@ -249,10 +247,10 @@ class InterpretView(QWidget):
         batch, self._pending_thumbs = self._pending_thumbs[:THUMBS_PER_TICK], self._pending_thumbs[THUMBS_PER_TICK:]
         for item in batch:
             try:
-                img = open_rgb(item.data(Qt.ItemDataRole.UserRole), draft_size=THUMB * 2)
-                img.thumbnail((THUMB, THUMB))
-                item.setIcon(QIcon(pil_to_pixmap(img)))
-            except (ImageError, RuntimeError):  # RuntimeError: the item was cleared meanwhile
+                icon = thumbnail_icon(item.data(Qt.ItemDataRole.UserRole), THUMB)
+                if icon is not None:
+                    item.setIcon(icon)
+            except RuntimeError:  # the item was deleted with the gallery's contents meanwhile
                 pass
         if not self._pending_thumbs:
             self._thumb_timer.stop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -22,10 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from guiclassifier.core.errors import ImageError
-from guiclassifier.core.images import open_rgb
 from guiclassifier.core.predict import Prediction
-from guiclassifier.gui.widgets.images import pil_to_pixmap
+from guiclassifier.gui.widgets.images import thumbnail_icon
 
 THUMB = 56
 MAX_BARS = 4
@@ -142,13 +140,9 @@ class PredictView(QWidget):
         self.table.insertRow(row)
         self.table.setRowHeight(row, THUMB + 8)
         icon_item = QTableWidgetItem()
-        if result.error is None:
-            try:
-                img = open_rgb(result.path, draft_size=THUMB * 2)
-                img.thumbnail((THUMB * 2, THUMB * 2))
-                icon_item.setIcon(QIcon(pil_to_pixmap(img)))
-            except ImageError:
-                pass  # deleted since: the prediction stands, the thumbnail is just missing
+        icon = thumbnail_icon(result.path, THUMB) if result.error is None else None
+        if icon is not None:  # None: deleted since; the prediction stands without a thumbnail
+            icon_item.setIcon(icon)
         self.table.setItem(row, 0, icon_item)
         name = QTableWidgetItem(Path(result.path).name)
         name.setToolTip(result.path)
