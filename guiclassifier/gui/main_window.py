@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
         self.last_status = ""
         self.dirty = False
+        self.model_path: str | None = None  # the file the model was opened from or saved to
         self.moves: list[FileMove] = []  # made from the Interpret tab, newest last (for undo)
         self._job_name = ""
         self._stage_label = ""
@@ -435,7 +436,8 @@ class MainWindow(QMainWindow):
         if self.report_data is not None:
             parts.append(Path(self.report_data.path).name)
         if self.learner is not None:
-            parts.append(f"{self.learner.arch}{' *' if self.dirty else ''}")
+            name = Path(self.model_path).name if self.model_path else f"{self.learner.arch} (not saved)"
+            parts.append(f"{name}{' *' if self.dirty else ''}")
         self.setWindowTitle(" - ".join(parts))
 
     def _set_status(self, text: str) -> None:
@@ -847,9 +849,13 @@ class MainWindow(QMainWindow):
             self._data_loaded(result[1])
         else:
             kind, learner, outcome, key = result
+            if learner is not self.learner:
+                self.model_path = None  # a new model: not the file the old one came from
+                self.interpret_view.set_interpretation(None)
             self.learner, self.model_key = learner, key
             if kind == "open_model":
                 self.dirty = False
+                self.model_path = outcome
                 self.arch_combo.setCurrentIndex(self.arch_combo.findData(learner.arch))
                 self.model_key = self._model_key()
                 self.precompute_check.setChecked(False)
@@ -898,6 +904,7 @@ class MainWindow(QMainWindow):
             self._set_status(f"Dataset updated: {counts}{skipped} ({data.report.decoded} changed files checked).")
             return
         self.tabs.setCurrentWidget(self.data_view)
+        self.interpret_view.set_interpretation(None)  # it was about another dataset
         self._set_status(f"Loaded {counts}{skipped}.")
 
     def _lr_find_done(self, results: list) -> None:
@@ -975,6 +982,7 @@ class MainWindow(QMainWindow):
             self._show_error(str(exc))
             return False
         self.dirty = False
+        self.model_path = path
         self._update_title()
         self._set_status(f"Saved {path}")
         return True

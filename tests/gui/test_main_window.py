@@ -231,11 +231,16 @@ def test_save_and_open_model(loaded, qtbot, tmp_path) -> None:
     loaded.cycles_spin.setValue(1)
     loaded.train_button.click()
     wait_idle(qtbot, loaded)
+    assert loaded.windowTitle().endswith("resnet18 (not saved) *")
     assert loaded.save_model_to(str(tmp_path / "m.gcm"))
-    assert not loaded.windowTitle().endswith("*")
+    assert loaded.windowTitle().endswith(" - m.gcm")
+    loaded.train_button.click()
+    wait_idle(qtbot, loaded)
+    assert loaded.windowTitle().endswith(" - m.gcm *")  # same model, changed since saved
     loaded.open_model(str(tmp_path / "m.gcm"))
     wait_idle(qtbot, loaded)
     assert "Opened m.gcm" in loaded.last_status and loaded.learner.data is not None
+    assert loaded.windowTitle().endswith(" - m.gcm")
     (tmp_path / "junk.gcm").write_text("junk")
     loaded.open_model(str(tmp_path / "junk.gcm"))
     wait_idle(qtbot, loaded)

@@ -36,6 +36,7 @@ TOP_LOSSES = 60
 GALLERY_LIMIT = 300
 THUMBS_PER_TICK = 12  # thumbnails decode a few at a time so the window never stalls
 QUARANTINE = ""  # the move target that means "out of the dataset"
+NOTHING_YET = "Train a model (or open one with a dataset), then analyse its mistakes here."
 RIGHT = QColor(40, 160, 90)
 WRONG = QColor(220, 60, 50)
 
@@ -69,7 +70,7 @@ class InterpretView(QWidget):
         row.addWidget(self.tta_check)
         row.addStretch(1)
         layout.addLayout(row)
-        self.summary = QLabel("Train a model (or open one with a dataset), then analyse its mistakes here.")
+        self.summary = QLabel(NOTHING_YET)
         self.summary.setObjectName("interpretSummary")
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
@@ -150,6 +151,8 @@ class InterpretView(QWidget):
         self.move_button.setMenu(self._actions_menu(moves_only=True))
         if interpretation is None:
             self.gallery.clear()
+            self.gallery_title.setText("Top losses")
+            self.summary.setText(NOTHING_YET)
             return
         correct = int(np.trace(interpretation.confusion))
         n = len(interpretation.targets)
