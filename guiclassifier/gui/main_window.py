@@ -776,7 +776,8 @@ class MainWindow(QMainWindow):
                 self.lr_plot.set_suggestions(dict(event.suggestions))
             elif isinstance(event, ev.FitStarted):
                 self.loss_plot.start_stage(self._stage_label or ("head" if event.trainable_groups == 1 else
-                                                                 "all layers"))
+                                                                 "all layers"),
+                                           event.total_epochs * event.batches_per_epoch)
                 mults = SGDR(event.n_cycle, event.cycle_len, event.cycle_mult).multipliers(event.batches_per_epoch)
                 self.schedule_plot.set_schedule([[lr * m for m in mults] for lr in event.lrs],
                                                 event.batches_per_epoch)
@@ -794,6 +795,7 @@ class MainWindow(QMainWindow):
                 self.predict_view.add_result(Prediction(event.path, event.probabilities, event.error,
                                                         event.seconds, event.unfamiliar))
             elif isinstance(event, ev.FitEnded):
+                self.loss_plot.end_stage()
                 self._set_status(event.message)
             elif isinstance(event, ev.StageStarted):
                 self._fill_recipe_list(event.index, event.index)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from guiclassifier.gui.widgets.plot_axes import cache_axes
+
 
 class LossPlot(QWidget):
     def __init__(self, parent=None) -> None:
@@ -29,6 +31,8 @@ class LossPlot(QWidget):
         self.accuracy.setXLink(self.loss)
         self.accuracy_curve = self.accuracy.plot([], [], pen=pg.mkPen((44, 160, 44), width=2), symbol="o",
                                                  symbolSize=6, symbolBrush=(44, 160, 44))
+        for plot in (self.loss, self.accuracy):
+            cache_axes(plot.getPlotItem())
         layout.addWidget(self.loss, 3)
         layout.addWidget(self.accuracy, 2)
         self.clear()
@@ -48,13 +52,22 @@ class LossPlot(QWidget):
         """Batches trained in the project so far (the x position of the next point)."""
         return self._offset
 
-    def start_stage(self, label: str) -> None:
+    def start_stage(self, label: str, planned_batches: int | None = None) -> None:
+        """Mark where a stage begins; with its planned length, the batch axis spans the whole
+        stage from the start (the user sees how far it goes, and the axis is not redrawn per batch)."""
+        if planned_batches:
+            self.loss.getPlotItem().enableAutoRange(x=False)
+            self.loss.setXRange(0, self._offset + planned_batches, padding=0.02)
         line = pg.InfiniteLine(pos=self._offset, angle=90, movable=False,
                                pen=pg.mkPen((150, 150, 150), width=1, style=pg.QtCore.Qt.PenStyle.DotLine),
                                label=label, labelOpts={"position": 0.95, "rotateAxis": (1, 0),
                                                        "color": (110, 110, 110)})
         self.loss.addItem(line)
         self._boundaries.append(line)
+
+    def end_stage(self) -> None:
+        """Fit the batch axis to what was trained (a stopped stage ends early)."""
+        self.loss.getPlotItem().enableAutoRange(x=True)
 
     def add_batch(self, smooth_loss: float) -> None:
         self._offset += 1

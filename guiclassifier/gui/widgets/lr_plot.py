@@ -9,6 +9,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 
+from guiclassifier.gui.widgets.plot_axes import cache_axes
+
 RAW_PEN = pg.mkPen((120, 150, 200, 110), width=1)
 SMOOTH_PEN = pg.mkPen((31, 90, 180), width=3)
 CHOSEN_PEN = pg.mkPen((230, 120, 0), width=2)
@@ -24,6 +26,7 @@ class LRFindPlot(pg.PlotWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("lrFindPlot")
+        cache_axes(self.getPlotItem())
         self.setBackground(None)
         self.setLogMode(x=True, y=False)
         self.setLabel("bottom", "learning rate")

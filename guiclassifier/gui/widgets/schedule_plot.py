@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 
+from guiclassifier.gui.widgets.plot_axes import cache_axes
+
 GROUP_COLOURS = ((148, 103, 189), (44, 160, 44), (31, 90, 180))
 GROUP_NAMES = ("early layers", "later layers", "head")
 
@@ -15,6 +17,7 @@ class SchedulePlot(pg.PlotWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("schedulePlot")
+        cache_axes(self.getPlotItem())
         self.setBackground(None)
         self.setLabel("bottom", "epoch")
         self.setLabel("left", "learning rate")
