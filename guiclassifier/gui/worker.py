@@ -10,10 +10,11 @@ signals across threads. Stop sets the CancelToken directly: it takes effect with
 from __future__ import annotations
 
 import queue
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
@@ -23,6 +24,31 @@ from guiclassifier.core.events import Event
 
 DRAIN_MS = 50
 Job = Callable[[Callable[[Event], None], CancelToken], Any]
+T = TypeVar("T")
+
+
+def run_on_short_thread(fn: Callable[[], T]) -> T:
+    """Run a little torch work for the GUI (an augmentation preview) on a thread that ends with it.
+
+    Tensor work on the GUI thread would give it an OpenMP thread pool for the life of the app.
+    With more pooled threads than cores, OpenMP stops letting idle threads spin, and training on
+    the worker thread ran 10-20% slower (benchmarks/README.md, window overhead). A short-lived
+    thread's pool ends with the thread. The GUI waits for it, as it would for the work itself."""
+    out: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            out.append(fn())
+        except BaseException as exc:  # re-raised on the GUI thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="guiclassifier-short")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return out[0]
 
 
 def readable_error(exc: BaseException) -> str:

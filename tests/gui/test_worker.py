@@ -96,3 +96,29 @@ def test_a_failing_slot_does_not_leave_the_runner_busy(qtbot, runner) -> None:
     with qtbot.capture_exceptions() as caught:
         qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
     assert finished == ["done"] and not runner.busy and caught
+
+
+def test_short_thread_returns_and_raises_on_the_caller() -> None:
+    import threading
+
+    from guiclassifier.gui.worker import run_on_short_thread
+
+    main = threading.current_thread()
+    assert run_on_short_thread(lambda: threading.current_thread() is not main) is True
+    with pytest.raises(ZeroDivisionError):
+        run_on_short_thread(lambda: 1 / 0)
+
+
+def test_augmentation_preview_leaves_the_training_generator_alone(tmp_path) -> None:
+    import torch
+    from PIL import Image
+
+    from guiclassifier.core.augment import train_transform
+    from guiclassifier.gui.widgets.data_view import preview_draws
+
+    img = Image.new("RGB", (40, 30), (120, 60, 200))
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    draws = preview_draws(img, train_transform("side_on", 32, 1.1), 3)
+    assert [d.shape for d in draws] == [(32, 32, 3)] * 3 and draws[0].dtype.name == "uint8"
+    assert torch.equal(torch.get_rng_state(), before)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
+from PIL import Image
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
@@ -23,11 +26,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from guiclassifier.core.augment import train_transform
+from guiclassifier.core.augment import Transform, train_transform
 from guiclassifier.core.data import ScanReport
 from guiclassifier.core.errors import ImageError
 from guiclassifier.core.images import open_rgb
-from guiclassifier.gui.widgets.images import tensor_to_pixmap, thumbnail_icon
+from guiclassifier.gui.widgets.images import pil_to_pixmap, thumbnail_icon
+from guiclassifier.gui.worker import run_on_short_thread
 
 THUMB = 72
 THUMBS_PER_CLASS = 8
@@ -52,6 +56,13 @@ class SkippedDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.resize(760, 380)
+
+
+def preview_draws(img: Image.Image, transform: Transform, n: int) -> list[np.ndarray]:
+    """`n` random augmentations of `img` as HxWx3 uint8 arrays. Torch's global generator is left
+    as it was: looking at previews must not change what the next training run draws."""
+    with torch.random.fork_rng():
+        return [(transform(img).clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy() for _ in range(n)]
 
 
 class DataView(QWidget):
@@ -153,8 +164,8 @@ class DataView(QWidget):
         except ImageError:
             return
         transform = train_transform(*self._augment)
-        for _ in range(PREVIEW_DRAWS):
-            self.preview.addItem(QListWidgetItem(QIcon(tensor_to_pixmap(transform(img))), ""))
+        for pixels in run_on_short_thread(lambda: preview_draws(img, transform, PREVIEW_DRAWS)):
+            self.preview.addItem(QListWidgetItem(QIcon(pil_to_pixmap(Image.fromarray(pixels))), ""))
 
     def show_skipped(self) -> None:
         if self.report is not None:
