@@ -69,16 +69,30 @@ class EpochRecord:
     lrs: tuple[float, ...]
 
 
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, Python's MemoryError, or a CPU allocator that could not allocate."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
+
+
 @dataclass(frozen=True)
 class FitResult:
     epochs: tuple[EpochRecord, ...]
     cancelled: bool = False
     diverged: bool = False
     message: str = ""
+    out_of_memory: bool = False
 
     @property
     def epochs_done(self) -> int:
         return len(self.epochs)
+
+    @property
+    def failed(self) -> bool:
+        """Stopped by a fault (diverged, out of memory); `message` says what was kept."""
+        return self.diverged or self.out_of_memory
 
 
 @dataclass(frozen=True)
@@ -415,9 +429,11 @@ class Learner:
         self.reference = None  # the features change with training
         total_epochs = schedule.total_epochs()
         records: list[EpochRecord] = []
-        cancelled = diverged = False
+        cancelled = diverged = out_of_memory = False
         message = ""
         fit_clock = EtaClock(1)
+        last_good: dict[str, torch.Tensor] | None = None
+        epoch = 0
         try:
             steps_per_epoch = self._n_train_batches(emit, cancel)
             if steps_per_epoch == 0:
@@ -468,14 +484,36 @@ class Learner:
             message = f"Stopped by the user after {len(records)} of {total_epochs} epochs."
         except _Stop:
             pass
+        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+            if not _is_out_of_memory(exc):
+                raise
+            out_of_memory = True
+            self._recover_from_out_of_memory(last_good)
+            data = self.data
+            settings = f" (batch size {data.bs}, {data.size} px images on {self.device.type})" if data else ""
+            message = (f"Out of memory in epoch {epoch + 1}{settings}: the stage was stopped and "
+                       f"the weights from {'the end of epoch ' + str(epoch) if records else 'before this fit'} "
+                       "were kept. Try a smaller batch size or image size, or a smaller architecture.")
         if not message:
             message = f"Trained {len(records)} epochs."
         self.history.append({"kind": "fit", "lrs": list(base_lrs), "n_cycle": n_cycle, "cycle_len": cycle_len,
                              "cycle_mult": cycle_mult, "precompute": self._precompute,
                              "trainable": self.describe_trainable(), "cancelled": cancelled,
-                             "diverged": diverged, "epochs": [asdict(r) for r in records]})
+                             "diverged": diverged, "out_of_memory": out_of_memory,
+                             "epochs": [asdict(r) for r in records]})
         emit(FitEnded(len(records), cancelled, diverged, message, fit_clock.elapsed()))
-        return FitResult(tuple(records), cancelled, diverged, message)
+        return FitResult(tuple(records), cancelled, diverged, message, out_of_memory)
+
+    def _recover_from_out_of_memory(self, last_good: dict[str, torch.Tensor] | None) -> None:
+        """Drop what the failed step held, and go back to the last completed epoch's weights."""
+        if self._optimizer is not None:
+            self._optimizer.zero_grad(set_to_none=True)
+        if last_good is not None:
+            self.model.load_state_dict(last_good)
+            self._body_version += 1
+            self._optimizer = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def _weights_copy(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}

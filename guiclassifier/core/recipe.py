@@ -328,7 +328,7 @@ def run_recipe(learner: Learner, recipe: Recipe, callbacks: Callback | Sequence[
             cancelled = cancelled or result.cancelled
         if isinstance(result, FitResult):
             cancelled = cancelled or result.cancelled
-            if result.diverged:
+            if result.failed:
                 reason = result.message
         if isinstance(result, Evaluation):
             evaluation = result

@@ -870,7 +870,7 @@ class MainWindow(QMainWindow):
                 self.dirty = True
                 self._set_status(outcome.message + (f" Accuracy {outcome.epochs[-1].accuracy:.1%}."
                                                     if outcome.epochs else ""))
-                if outcome.diverged:
+                if outcome.failed:
                     self._show_error(outcome.message)
             elif kind == "freeze":
                 self.dirty = True

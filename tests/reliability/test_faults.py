@@ -1,0 +1,71 @@
+"""Faults in the middle of a run: the stage stops with a message and the last good weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from guiclassifier import Learner
+from guiclassifier.core.cancel import CancelToken
+from guiclassifier.core.events import Emitter
+from guiclassifier.core.recipe import Recipe, Train, run_recipe
+
+
+def fail_on_call(learner: Learner, monkeypatch: pytest.MonkeyPatch, n: int, exc: BaseException) -> None:
+    """Make the learner's n-th training step (counting from 1) raise `exc`."""
+    real = learner.train_step
+    calls = [0]
+
+    def step(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == n:
+            raise exc
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(learner, "train_step", step)
+
+
+def weights(learner: Learner) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in learner.model.state_dict().items()}
+
+
+@pytest.mark.parametrize("exc", [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    MemoryError(),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"),
+])
+def test_out_of_memory_stops_with_the_last_epochs_weights(tiny_learner: Learner, monkeypatch, exc) -> None:
+    per_epoch = tiny_learner._n_train_batches(Emitter(None), CancelToken())
+    tiny_learner.fit(0.05, 1)
+    after_first = weights(tiny_learner)
+    fail_on_call(tiny_learner, monkeypatch, per_epoch + 2, exc)  # in the second epoch of this fit
+    result = tiny_learner.fit(0.05, 2)
+    assert result.out_of_memory and result.failed and not result.diverged
+    assert result.epochs_done == 1
+    assert "Out of memory in epoch 2" in result.message and "smaller batch size" in result.message
+    assert "batch size 8, 32 px" in result.message
+    changed = weights(tiny_learner)
+    assert any(not torch.equal(changed[k], after_first[k]) for k in after_first)  # epoch 1 of this fit kept
+    monkeypatch.undo()
+    assert tiny_learner.fit(0.05, 1).epochs_done == 1  # still usable
+
+
+def test_out_of_memory_before_any_epoch_keeps_the_weights_from_before(tiny_learner: Learner, monkeypatch) -> None:
+    before = weights(tiny_learner)
+    fail_on_call(tiny_learner, monkeypatch, 2, MemoryError())
+    result = tiny_learner.fit(0.05, 1)
+    assert result.out_of_memory and "weights from before this fit were kept" in result.message
+    assert all(torch.equal(v, before[k]) for k, v in weights(tiny_learner).items())
+
+
+def test_other_errors_are_not_taken_for_out_of_memory(tiny_learner: Learner, monkeypatch) -> None:
+    fail_on_call(tiny_learner, monkeypatch, 1, RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    with pytest.raises(RuntimeError, match="shapes"):
+        tiny_learner.fit(0.05, 1)
+
+
+def test_a_recipe_stops_at_the_stage_that_ran_out_of_memory(tiny_learner: Learner, monkeypatch) -> None:
+    recipe = Recipe("two fits", (Train(n_cycle=1), Train(n_cycle=1)))
+    fail_on_call(tiny_learner, monkeypatch, 1, MemoryError())
+    result = run_recipe(tiny_learner, recipe)
+    assert result.completed == 0 and "Out of memory" in result.stopped_reason
