@@ -52,11 +52,11 @@ def loaded(make_window, dataset, qtbot):
     return window
 
 
-def train_briefly(qtbot, window) -> None:
-    """Two epochs at a constant lr from the Train button."""
-    window.lr_edit.setText("0.05")
-    window.cycles_spin.setValue(2)
-    window.cycle_len_spin.setValue(0)
+def train_briefly(qtbot, window, lr: str = "0.05", cycles: int = 2, cycle_len: int = 0) -> None:
+    """A short stage from the Train button: by default two epochs at a constant lr."""
+    window.lr_edit.setText(lr)
+    window.cycles_spin.setValue(cycles)
+    window.cycle_len_spin.setValue(cycle_len)
     window.train_button.click()
     wait_idle(qtbot, window)
 

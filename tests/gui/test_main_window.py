@@ -11,7 +11,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 
 from guiclassifier.core.recipe import lesson1
-from tests.gui.conftest import wait_idle
+from tests.gui.conftest import train_briefly, wait_idle
 
 
 def test_buttons_follow_the_state(make_window, dataset, qtbot) -> None:
@@ -105,11 +105,7 @@ def test_schedule_redraws_when_parameters_change(loaded) -> None:
 
 
 def test_training_fills_the_metrics_table_and_plots(loaded, qtbot) -> None:
-    loaded.lr_edit.setText("0.02")
-    loaded.cycles_spin.setValue(2)
-    loaded.cycle_len_spin.setValue(1)
-    loaded.train_button.click()
-    wait_idle(qtbot, loaded)
+    train_briefly(qtbot, loaded, lr="0.02", cycles=2, cycle_len=1)
     rows = loaded.metrics_table.rows()
     assert [r[1] for r in rows] == ["1", "2"] and all(r[0] == "head" for r in rows)
     assert loaded.loss_plot.batches == 6
