@@ -14,6 +14,7 @@ from guiclassifier.core.events import (
     BatchEnded,
     EpochEnded,
     Event,
+    FileSkipped,
     FitEnded,
     FitStarted,
     LRFindEnded,
@@ -104,6 +105,8 @@ class ConsoleReporter:
             self._epoch_offset += event.epochs_done
             if event.cancelled or event.diverged:
                 self.print(f"      {event.message}")
+        elif isinstance(event, FileSkipped):
+            self.print(f"      skipped {event.path} during {event.during}: {event.reason}")
         elif isinstance(event, ScanProgress):
             if self._bar is None:
                 self._open_bar(event.total, "checking images", "file")

@@ -124,6 +124,16 @@ class LRFindEnded(Event):
 
 
 @dataclass(frozen=True)
+class FileSkipped(Event):
+    """A file that could not be read in the middle of work (deleted, truncated since the scan);
+    the work went on without it."""
+
+    path: str
+    reason: str
+    during: str  # "training", "validation" or "precompute"
+
+
+@dataclass(frozen=True)
 class PredictProgress(Event):
     done: int
     total: int
@@ -178,3 +188,7 @@ class Emitter:
     def __call__(self, event: Event) -> None:
         for callback in self._callbacks:
             callback(event)
+
+    def also(self, callback: Callback) -> Emitter:
+        """This emitter plus one more callback."""
+        return Emitter((*self._callbacks, callback))

@@ -41,8 +41,10 @@ from guiclassifier.core.events import (
     EpochStarted,
     Event,
     FilePredicted,
+    FileSkipped,
     FitEnded,
     FitStarted,
+    PredictProgress,
 )
 from guiclassifier.core.lr_finder import LRFindResult, run_lr_find
 from guiclassifier.core.models import N_GROUPS, Classifier, build_classifier
@@ -349,11 +351,20 @@ class Learner:
             if self._precompute:
                 source = self._split_activations("train", emit, cancel).batches(data.bs, True, self.dist)
             else:
-                source = ((b.x, b.y) for b in self._train_loader(pin) if b.x is not None)
+                source = self._readable_batches(self._train_loader(pin), emit)
             for x, y in source:
                 yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if not cycle:
                 return
+
+    @staticmethod
+    def _readable_batches(loader: DataLoader, emit: Emitter) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(x, y) of each batch; files that could not be read this time are reported and left out."""
+        for batch in loader:
+            for failed in batch.failed:
+                emit(FileSkipped(failed.path, failed.reason, "training"))
+            if batch.x is not None:
+                yield batch.x, batch.y
 
     def _train_loader(self, pin: bool = False) -> DataLoader:
         """One epoch of augmented training images; with several processes, this one's shard."""
@@ -422,7 +433,9 @@ class Learner:
             cancel: CancelToken | None = None) -> FitResult:
         """Train with SGDR: `n_cycle` cycles of `cycle_len` epochs growing by `cycle_mult`
         (without cycle_len: `n_cycle` epochs at a constant lr). `lrs`: one or one per group."""
-        emit = Emitter(callbacks)
+        skipped: dict[str, str] = {}  # path -> reason, for the closing message
+        emit = Emitter(callbacks).also(
+            lambda e: skipped.setdefault(e.path, e.reason) if isinstance(e, FileSkipped) else None)
         cancel = cancel or CancelToken()
         base_lrs = group_lrs(lrs, N_GROUPS)
         schedule = SGDR(n_cycle, cycle_len, cycle_mult)
@@ -496,6 +509,10 @@ class Learner:
                        "were kept. Try a smaller batch size or image size, or a smaller architecture.")
         if not message:
             message = f"Trained {len(records)} epochs."
+        if skipped:
+            path, reason = next(iter(skipped.items()))
+            message += (f" {len(skipped)} file(s) could not be read during the run and were left out "
+                        f"(e.g. {Path(path).name}: {reason}).")
         self.history.append({"kind": "fit", "lrs": list(base_lrs), "n_cycle": n_cycle, "cycle_len": cycle_len,
                              "cycle_mult": cycle_mult, "precompute": self._precompute,
                              "trainable": self.describe_trainable(), "cancelled": cancelled,
@@ -520,31 +537,37 @@ class Learner:
 
     # ----- prediction ---------------------------------------------------------------------
 
-    def _probabilities(self, items: Sequence[Item], tta: bool, emit: Emitter, cancel: CancelToken
-                       ) -> torch.Tensor:
-        """Softmax outputs for `items` (n, classes) on the CPU, through core.predict (the one
-        prediction path: plain view, averaged with TTA_AUGMENTED augmented views when `tta`).
-        Unreadable files raise ImageError."""
+    def _probabilities(self, items: Sequence[Item], tta: bool, emit: Emitter, cancel: CancelToken,
+                       progress: bool = True, skip_unreadable: bool = False) -> tuple[torch.Tensor, list[int]]:
+        """Softmax outputs (n, classes) on the CPU for the readable `items`, and their positions,
+        through core.predict (the one prediction path: plain view, averaged with TTA_AUGMENTED
+        augmented views when `tta`). An unreadable file raises ImageError, or with
+        `skip_unreadable` is reported as FileSkipped and left out."""
         from guiclassifier.core.predict import predict_files
 
-        def progress_only(event: Event) -> None:  # per-file results are for predict_files' callers
-            if not isinstance(event, FilePredicted):
+        def relay(event: Event) -> None:  # per-file results are for predict_files' callers
+            if not isinstance(event, FilePredicted) and (progress or not isinstance(event, PredictProgress)):
                 emit(event)
 
-        results = predict_files(self, [i.path for i in items], tta, None, progress_only, cancel)
-        for r in results:
-            if r.error is not None:
+        results = predict_files(self, [i.path for i in items], tta, None, relay, cancel)
+        kept = []
+        for i, r in enumerate(results):
+            if r.error is None:
+                kept.append(i)
+            elif skip_unreadable:
+                emit(FileSkipped(r.path, r.error, "validation"))
+            else:
                 raise ImageError(r.path, r.error)
-        if not results:
-            return torch.zeros(0, len(self.classes))
-        return torch.tensor([r.probabilities for r in results])
+        if not kept:
+            return torch.zeros(0, len(self.classes)), kept
+        return torch.tensor([results[i].probabilities for i in kept]), kept
 
     def predict(self, paths: Sequence[str | Path], tta: bool = False,
                 callbacks: Callback | Sequence[Callback] | None = None,
                 cancel: CancelToken | None = None) -> np.ndarray:
         """Class probabilities (n, n_classes) for image files, in `classes` order."""
         items = [Item(str(p), -1) for p in paths]
-        return self._probabilities(items, tta, Emitter(callbacks), cancel or CancelToken()).numpy()
+        return self._probabilities(items, tta, Emitter(callbacks), cancel or CancelToken())[0].numpy()
 
     def _valid_outputs(self, emit: Emitter, cancel: CancelToken, tta: bool, progress: bool = True,
                        sharded: bool = False) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -570,8 +593,8 @@ class Learner:
             logits, target = torch.cat(outs), torch.cat(targets)
             return torch.softmax(logits, 1), target, float(self.criterion(logits, target))
         items = list(data.valid_items)[part]
-        probs = self._probabilities(items, tta, emit if progress else Emitter(None), cancel)
-        target = torch.tensor([i.label for i in items])
+        probs, kept = self._probabilities(items, tta, emit, cancel, progress, skip_unreadable=True)
+        target = torch.tensor([items[i].label for i in kept], dtype=torch.int64)
         loss = float(nn.functional.nll_loss(probs.clamp_min(1e-12).log(), target))
         return probs, target, loss
 

@@ -31,6 +31,7 @@ from guiclassifier.core.data import ImageData, Item
 from guiclassifier.core.distributed import DistInfo, shard
 from guiclassifier.core.events import (
     Emitter,
+    FileSkipped,
     PrecomputeEnded,
     PrecomputeProgress,
     PrecomputeStarted,
@@ -176,7 +177,7 @@ def activations(model: Classifier, data: ImageData, split: str, items: Sequence[
             emit(PrecomputeProgress(split, len(reused), len(items), clock.elapsed(), None))
         _compute_rows(model, data, [items[i] for i in todo], todo, feats, ok, device, amp,
                       lambda done: emit(PrecomputeProgress(split, len(reused) + done, len(items), clock.elapsed(),
-                                                           clock.eta(len(reused) + done))), cancel)
+                                                           clock.eta(len(reused) + done))), emit, cancel)
         feats.flush()
         del feats
         np.save(tmp / "labels.npy", labels)
@@ -198,8 +199,9 @@ def activations(model: Classifier, data: ImageData, split: str, items: Sequence[
 
 def _compute_rows(model: Classifier, data: ImageData, items: Sequence[Item], rows: Sequence[int],
                   feats: np.ndarray, ok: np.ndarray, device: torch.device, amp: bool,
-                  progress: Callable[[int], None], cancel: CancelToken) -> None:
-    """Run `items` through the body into rows `rows` of `feats`; unreadable files stay not ok."""
+                  progress: Callable[[int], None], emit: Emitter, cancel: CancelToken) -> None:
+    """Run `items` through the body into rows `rows` of `feats`; unreadable files are reported
+    and stay not ok (left out of the cached split)."""
     if not items:
         return
     loader = data.loader(items, data.valid_tfm(), shuffle=False, pin_memory=device.type == "cuda")
@@ -211,6 +213,8 @@ def _compute_rows(model: Classifier, data: ImageData, items: Sequence[Item], row
             for batch in loader:
                 cancel.raise_if_cancelled()
                 n = len(batch) + len(batch.failed)
+                for skip in batch.failed:
+                    emit(FileSkipped(skip.path, skip.reason, "precompute"))
                 if batch.x is not None:
                     failed = {f.path for f in batch.failed}
                     good = [rows[done + i] for i, it in enumerate(items[done:done + n]) if it.path not in failed]

@@ -69,3 +69,51 @@ def test_a_recipe_stops_at_the_stage_that_ran_out_of_memory(tiny_learner: Learne
     fail_on_call(tiny_learner, monkeypatch, 1, MemoryError())
     result = run_recipe(tiny_learner, recipe)
     assert result.completed == 0 and "Out of memory" in result.stopped_reason
+
+
+def test_files_that_vanish_or_break_mid_run_are_reported_and_the_run_goes_on(dataset, monkeypatch) -> None:
+    from pathlib import Path
+
+    from guiclassifier import ImageData
+    from guiclassifier.core.events import BatchEnded, FileSkipped
+
+    data = ImageData.from_folder(dataset, size=32, bs=8, num_workers=0, seed=0)
+    learner = Learner.pretrained("resnet18", data, weights=None, device="cpu")
+    train_victims = [Path(i.path) for i in data.train_items[:2]]
+    valid_victim = Path(data.valid_items[0].path)
+    events: list = []
+
+    def break_files(event) -> None:
+        events.append(event)
+        if isinstance(event, BatchEnded) and event.step == 1:  # the first epoch is under way
+            train_victims[0].unlink()
+            train_victims[1].write_bytes(train_victims[1].read_bytes()[:40])  # truncated
+            valid_victim.unlink()
+
+    result = learner.fit(0.05, 2, callbacks=break_files)
+    assert result.epochs_done == 2 and not result.failed
+    skipped = {(Path(e.path), e.during) for e in events if isinstance(e, FileSkipped)}
+    # The second epoch reads every training file again, so both broken ones must be reported.
+    assert {(p, "training") for p in train_victims} <= skipped
+    assert (valid_victim, "validation") in skipped
+    assert {p for p, _ in skipped} <= {*train_victims, valid_victim}
+    assert "3 file(s) could not be read during the run and were left out" in result.message
+    images = sum(e.n_images for e in events if isinstance(e, BatchEnded) and e.epoch == 1)
+    assert images == len(data.train_items) - 2
+
+
+def test_a_file_gone_before_precompute_is_left_out_of_the_cache(dataset) -> None:
+    from pathlib import Path
+
+    from guiclassifier import ImageData
+    from guiclassifier.core.events import FileSkipped
+
+    data = ImageData.from_folder(dataset, size=32, bs=8, num_workers=0, seed=0)
+    learner = Learner.pretrained("resnet18", data, weights=None, device="cpu", precompute=True)
+    victim = Path(data.train_items[3].path)
+    victim.unlink()
+    events: list = []
+    result = learner.fit(0.05, 1, callbacks=events.append)
+    assert result.epochs_done == 1
+    assert [(Path(e.path), e.during) for e in events if isinstance(e, FileSkipped)] == [(victim, "precompute")]
+    assert len(learner._activations["train"]) == len(data.train_items) - 1
