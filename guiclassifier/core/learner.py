@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from guiclassifier.core.cancel import Cancelled, CancelToken
+from guiclassifier.core.checkpoint import CheckpointConfig, rng_from_payload, rng_to_payload, write_checkpoint
 from guiclassifier.core.data import ImageData, Item
 from guiclassifier.core.device import resolve_device
 from guiclassifier.core.distributed import (
@@ -430,9 +431,12 @@ class Learner:
 
     def fit(self, lrs: float | Sequence[float], n_cycle: int, cycle_len: int | None = None,
             cycle_mult: int = 1, callbacks: Callback | Sequence[Callback] | None = None,
-            cancel: CancelToken | None = None) -> FitResult:
+            cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
+            _resume: dict[str, Any] | None = None) -> FitResult:
         """Train with SGDR: `n_cycle` cycles of `cycle_len` epochs growing by `cycle_mult`
-        (without cycle_len: `n_cycle` epochs at a constant lr). `lrs`: one or one per group."""
+        (without cycle_len: `n_cycle` epochs at a constant lr). `lrs`: one or one per group.
+        With `checkpoints`, a checkpoint is written at epoch ends (see core.checkpoint and
+        Learner.resume)."""
         skipped: dict[str, str] = {}  # path -> reason, for the closing message
         emit = Emitter(callbacks).also(
             lambda e: skipped.setdefault(e.path, e.reason) if isinstance(e, FileSkipped) else None)
@@ -459,8 +463,18 @@ class Learner:
                             self._precompute, N_GROUPS - self.frozen_groups))
             last_good = self._weights_copy()
             smoother = _Smoother()
-            step = 0
-            for epoch in range(total_epochs):
+            start_epoch = 0
+            if _resume is not None:
+                if _resume["steps_per_epoch"] != steps_per_epoch:
+                    raise TrainingError("the dataset changed since the checkpoint was written "
+                                        f"({_resume['steps_per_epoch']} batches per epoch then, "
+                                        f"{steps_per_epoch} now): the run cannot go on where it was")
+                start_epoch = int(_resume["epochs_done"])
+                records = [EpochRecord(**{**r, "lrs": tuple(r["lrs"])}) for r in _resume["records"]]
+                # The generators as they were at that epoch's end: the same batch order follows.
+                set_rng_state(rng_from_payload(_resume["rng"]))
+            step = start_epoch * steps_per_epoch
+            for epoch in range(start_epoch, total_epochs):
                 emit(EpochStarted(epoch, total_epochs))
                 epoch_start = time.perf_counter()
                 running = _Running()
@@ -492,6 +506,10 @@ class Learner:
                 last_good = self._weights_copy()
                 emit(EpochEnded(epoch, total_epochs, record.train_loss, valid_loss, accuracy, record.seconds,
                                 clock.elapsed(), clock.eta(step)))
+                if checkpoints is not None and ((epoch + 1) % checkpoints.every == 0 or epoch + 1 == total_epochs) \
+                        and (self.dist is None or self.dist.is_main):
+                    self._write_checkpoint(checkpoints, base_lrs, n_cycle, cycle_len, cycle_mult,
+                                           epoch + 1, steps_per_epoch, records)
         except Cancelled:
             cancelled = True
             message = f"Stopped by the user after {len(records)} of {total_epochs} epochs."
@@ -520,6 +538,46 @@ class Learner:
                              "epochs": [asdict(r) for r in records]})
         emit(FitEnded(len(records), cancelled, diverged, message, fit_clock.elapsed()))
         return FitResult(tuple(records), cancelled, diverged, message, out_of_memory)
+
+    def _write_checkpoint(self, config: CheckpointConfig, base_lrs: tuple[float, ...], n_cycle: int,
+                          cycle_len: int | None, cycle_mult: int, epochs_done: int, steps_per_epoch: int,
+                          records: list[EpochRecord]) -> None:
+        from guiclassifier.core.modelfile import model_payload
+
+        opt = self.optimizer()
+        write_checkpoint(config, {
+            "model": model_payload(self),
+            "optimizer": opt.state_dict(),
+            "scaler": self._scaler.state_dict(),
+            "fit": {"lrs": list(base_lrs), "n_cycle": n_cycle, "cycle_len": cycle_len, "cycle_mult": cycle_mult},
+            "epochs_done": epochs_done,
+            "steps_per_epoch": steps_per_epoch,
+            "records": [{**asdict(r), "lrs": list(r.lrs)} for r in records],
+            "rng": rng_to_payload(get_rng_state()),
+            "precompute": self._precompute,
+            "data_path": self.data.path if self.data is not None else None,
+        }, f"checkpoint-{time.time_ns()}-epoch{epochs_done:04d}")
+
+    @classmethod
+    def resume(cls, path: str | Path, data: ImageData, callbacks: Callback | Sequence[Callback] | None = None,
+               cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
+               device: str | torch.device = "auto") -> tuple[Learner, FitResult]:
+        """Go on with the fit that wrote the checkpoint at `path`, on `data` (the same dataset):
+        same weights, optimizer state, batch order and lr for every remaining batch."""
+        from guiclassifier.core.checkpoint import read_checkpoint
+        from guiclassifier.core.modelfile import check_model_payload, learner_from_payload
+
+        payload = read_checkpoint(Path(path))
+        model = check_model_payload(payload.get("model"), Path(path))
+        learner = learner_from_payload(model, Path(path), data, device=device)
+        learner.precompute = bool(payload.get("precompute", False))
+        learner.optimizer().load_state_dict(payload["optimizer"])
+        if payload.get("scaler"):
+            learner._scaler.load_state_dict(payload["scaler"])
+        fit = payload["fit"]
+        result = learner.fit(fit["lrs"], fit["n_cycle"], fit["cycle_len"], fit["cycle_mult"], callbacks, cancel,
+                             checkpoints, _resume=payload)
+        return learner, result
 
     def _recover_from_out_of_memory(self, last_good: dict[str, torch.Tensor] | None) -> None:
         """Drop what the failed step held, and go back to the last completed epoch's weights."""

@@ -36,8 +36,8 @@ def _package_version() -> str:
     return __version__
 
 
-def write_model_file(learner: Learner, path: Path) -> Path:
-    """Atomically write the learner's model to `path`."""
+def model_payload(learner: Learner) -> dict[str, Any]:
+    """What a model file holds (also the model part of a checkpoint)."""
     model = learner.model
     payload: dict[str, Any] = {
         "format": FORMAT,
@@ -61,6 +61,12 @@ def write_model_file(learner: Learner, path: Path) -> Path:
     if learner.reference is not None:
         payload["reference_samples"] = learner.reference.samples
         payload["reference_threshold"] = learner.reference.threshold
+    return payload
+
+
+def save_atomically(payload: dict[str, Any], path: Path, what: str = "the model") -> Path:
+    """torch.save to a temporary file beside `path`, fsync, rename over `path`. On failure the
+    temporary file is removed and any earlier file at `path` is unchanged."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -73,7 +79,7 @@ def write_model_file(learner: Learner, path: Path) -> Path:
     except OSError as exc:
         Path(tmp_name).unlink(missing_ok=True)
         reason = "the disk is full" if getattr(exc, "errno", None) == 28 else str(exc)
-        raise ModelFileError(f"Could not save the model to {path}: {reason}. "
+        raise ModelFileError(f"Could not save {what} to {path}: {reason}. "
                              "Any earlier file there is unchanged.") from None
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -81,10 +87,15 @@ def write_model_file(learner: Learner, path: Path) -> Path:
     return path
 
 
-def read_header(path: Path) -> dict[str, Any]:
-    """The file's dict, checked to be one of ours (no code runs while reading)."""
+def write_model_file(learner: Learner, path: Path) -> Path:
+    """Atomically write the learner's model to `path`."""
+    return save_atomically(model_payload(learner), path)
+
+
+def load_payload(path: Path) -> Any:
+    """torch.load with weights_only (no code runs), errors in words."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelFileError(f"The model file {path} does not exist.") from None
     except IsADirectoryError:
@@ -94,6 +105,14 @@ def read_header(path: Path) -> dict[str, Any]:
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             detail = "it contains Python objects that could run code, which is refused"
         raise ModelFileError(f"{path} is not a guiclassifier model file or is damaged ({detail}).") from None
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The file's dict, checked to be one of ours (no code runs while reading)."""
+    return check_model_payload(load_payload(path), path)
+
+
+def check_model_payload(payload: Any, path: Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path} is a PyTorch file but not a guiclassifier model "
                              "(to start from a torchvision weights file, choose it as the weights source).")
@@ -110,10 +129,15 @@ def read_header(path: Path) -> dict[str, Any]:
 
 def read_model_file(path: Path, data: ImageData | None = None, **kwargs: Any) -> Learner:
     """A Learner from a model file; `data`, when given, must have the same classes."""
+    return learner_from_payload(read_header(path), path, data, **kwargs)
+
+
+def learner_from_payload(payload: dict[str, Any], path: Path, data: ImageData | None = None,
+                         **kwargs: Any) -> Learner:
+    """A Learner from a checked model payload (see check_model_payload); `path` names it in errors."""
     from guiclassifier.core.learner import Learner
     from guiclassifier.core.weights import WeightsSource
 
-    payload = read_header(path)
     classes = [str(c) for c in payload["classes"]]
     model, _ = build_classifier(payload["arch"], len(classes), weights=None)
     try:
