@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs-scale", type=float, default=1.0, help="shrink (<1) or stretch the recipe")
     p.add_argument("--out", type=Path, default=Path("model.gcm"), help="model file to write (default model.gcm)")
     p.add_argument("--json-log", type=Path, help="write every event as a JSON line to this file")
+    p.add_argument("--checkpoints", type=Path,
+                   help="folder for checkpoints written at each epoch end (default: OUT.checkpoints)")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the newest checkpoint of an interrupted run (same data and --out)")
     _add_common(p)
 
     p = _command(sub, "predict", "class probabilities for image files or folders",
@@ -259,6 +263,13 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.recipe import run_recipe
 
+    from guiclassifier.core.checkpoint import CheckpointConfig, latest_checkpoint
+
+    checkpoints = CheckpointConfig(args.checkpoints or args.out.with_name(args.out.name + ".checkpoints"))
+    resume_from = latest_checkpoint(checkpoints.folder) if args.resume else None
+    if args.resume and resume_from is None:
+        print(f"Nothing to resume: no checkpoint in {checkpoints.folder}.", file=sys.stderr)
+        return 2
     learner = _learner_from(args, dist_info=dist_info)
     data = learner.data
     processes = f" x {dist_info.world_size} processes" if dist_info else ""
@@ -270,7 +281,13 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     log = open(args.json_log, "w") if args.json_log else None
     try:
         reporter = ConsoleReporter(quiet=args.quiet, json_log=log)
-        result = run_recipe(learner, recipe, reporter, token)
+        if resume_from is not None:
+            from guiclassifier.core.recipe import resume_recipe
+
+            print(f"resuming from {resume_from}")
+            learner, result = resume_recipe(resume_from, data, reporter, token, checkpoints, args.device)
+        else:
+            result = run_recipe(learner, recipe, reporter, token, checkpoints=checkpoints)
         reporter.close()
     finally:
         if log is not None:
@@ -294,6 +311,9 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     if result.stopped_reason:
         print(f"{result.stopped_reason}\nmodel saved to {args.out}")
         return 1
+    from guiclassifier.core.checkpoint import clear_checkpoints
+
+    clear_checkpoints(checkpoints.folder)  # finished and saved: nothing left to resume
     print(f"model saved to {args.out}")
     return 0
 

@@ -75,3 +75,13 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     if payload.get("format_version", 0) > FORMAT_VERSION:
         raise ModelFileError(f"{path} was written by a newer guiclassifier; update the app to resume it.")
     return payload
+
+
+def clear_checkpoints(folder: Path) -> None:
+    """Delete the checkpoints in `folder` (a finished run needs none), and the folder if empty."""
+    for path in checkpoint_paths(folder):
+        path.unlink(missing_ok=True)
+    try:
+        Path(folder).rmdir()
+    except OSError:
+        pass  # not there, or holds other files: leave it

@@ -432,11 +432,12 @@ class Learner:
     def fit(self, lrs: float | Sequence[float], n_cycle: int, cycle_len: int | None = None,
             cycle_mult: int = 1, callbacks: Callback | Sequence[Callback] | None = None,
             cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
-            _resume: dict[str, Any] | None = None) -> FitResult:
+            checkpoint_context: dict[str, Any] | None = None, _resume: dict[str, Any] | None = None
+            ) -> FitResult:
         """Train with SGDR: `n_cycle` cycles of `cycle_len` epochs growing by `cycle_mult`
         (without cycle_len: `n_cycle` epochs at a constant lr). `lrs`: one or one per group.
         With `checkpoints`, a checkpoint is written at epoch ends (see core.checkpoint and
-        Learner.resume)."""
+        Learner.resume); `checkpoint_context` is stored with them (a recipe's place, for one)."""
         skipped: dict[str, str] = {}  # path -> reason, for the closing message
         emit = Emitter(callbacks).also(
             lambda e: skipped.setdefault(e.path, e.reason) if isinstance(e, FileSkipped) else None)
@@ -509,7 +510,7 @@ class Learner:
                 if checkpoints is not None and ((epoch + 1) % checkpoints.every == 0 or epoch + 1 == total_epochs) \
                         and (self.dist is None or self.dist.is_main):
                     self._write_checkpoint(checkpoints, base_lrs, n_cycle, cycle_len, cycle_mult,
-                                           epoch + 1, steps_per_epoch, records)
+                                           epoch + 1, steps_per_epoch, records, checkpoint_context)
         except Cancelled:
             cancelled = True
             message = f"Stopped by the user after {len(records)} of {total_epochs} epochs."
@@ -541,7 +542,7 @@ class Learner:
 
     def _write_checkpoint(self, config: CheckpointConfig, base_lrs: tuple[float, ...], n_cycle: int,
                           cycle_len: int | None, cycle_mult: int, epochs_done: int, steps_per_epoch: int,
-                          records: list[EpochRecord]) -> None:
+                          records: list[EpochRecord], context: dict[str, Any] | None) -> None:
         from guiclassifier.core.modelfile import model_payload
 
         opt = self.optimizer()
@@ -556,6 +557,7 @@ class Learner:
             "rng": rng_to_payload(get_rng_state()),
             "precompute": self._precompute,
             "data_path": self.data.path if self.data is not None else None,
+            "context": context,
         }, f"checkpoint-{time.time_ns()}-epoch{epochs_done:04d}")
 
     @classmethod
@@ -576,7 +578,7 @@ class Learner:
             learner._scaler.load_state_dict(payload["scaler"])
         fit = payload["fit"]
         result = learner.fit(fit["lrs"], fit["n_cycle"], fit["cycle_len"], fit["cycle_mult"], callbacks, cancel,
-                             checkpoints, _resume=payload)
+                             checkpoints, payload.get("context"), _resume=payload)
         return learner, result
 
     def _recover_from_out_of_memory(self, last_good: dict[str, torch.Tensor] | None) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Union
 
 from guiclassifier.core.cancel import Cancelled, CancelToken
+from guiclassifier.core.checkpoint import CheckpointConfig, read_checkpoint
+from guiclassifier.core.data import ImageData
 from guiclassifier.core.errors import GuiClassifierError
 from guiclassifier.core.events import Callback, Emitter, StageEnded, StageStarted
 from guiclassifier.core.learner import Evaluation, FitResult, Learner
@@ -256,7 +258,8 @@ class RecipeResult:
 
 
 def run_stage(learner: Learner, stage: Stage, last_lr_find: LRFindResult | None,
-              callbacks: Callback | Sequence[Callback] | None = None, cancel: CancelToken | None = None
+              callbacks: Callback | Sequence[Callback] | None = None, cancel: CancelToken | None = None,
+              checkpoints: CheckpointConfig | None = None, context: dict[str, Any] | None = None
               ) -> tuple[Any, dict[str, Any]]:
     """Run one stage; returns (its result, a record of what actually ran, lrs resolved)."""
     record = stage_to_dict(stage)
@@ -279,7 +282,8 @@ def run_stage(learner: Learner, stage: Stage, last_lr_find: LRFindResult | None,
         lrs = stage.lrs.resolve(last_lr_find, learner.n_groups) if isinstance(stage.lrs, SuggestedLR) \
             else stage.lrs
         record["lrs_used"] = list(lrs) if isinstance(lrs, tuple) else lrs
-        result = learner.fit(lrs, stage.n_cycle, stage.cycle_len, stage.cycle_mult, callbacks, cancel)
+        result = learner.fit(lrs, stage.n_cycle, stage.cycle_len, stage.cycle_mult, callbacks, cancel,
+                             checkpoints, context)
         return result, record
     if isinstance(stage, Evaluate):
         evaluation = learner.evaluate(stage.tta, callbacks, cancel)
@@ -302,12 +306,14 @@ def _summary(result: Any) -> str:
 
 
 def run_recipe(learner: Learner, recipe: Recipe, callbacks: Callback | Sequence[Callback] | None = None,
-               cancel: CancelToken | None = None, start: int = 0) -> RecipeResult:
-    """Run the stages in order from `start`; a stop, a divergence or a cancel ends the run."""
+               cancel: CancelToken | None = None, start: int = 0, checkpoints: CheckpointConfig | None = None,
+               last: LRFindResult | None = None) -> RecipeResult:
+    """Run the stages in order from `start`; a stop, a divergence or a cancel ends the run.
+    With `checkpoints`, training stages write checkpoints that resume_recipe can go on from;
+    `last` is the lr_find result that suggested-lr stages use (for a run started midway)."""
     emit = Emitter(callbacks)
     cancel = cancel or CancelToken()
     total = len(recipe.stages)
-    last: LRFindResult | None = None
     evaluation: Evaluation | None = None
     ran: list[dict[str, Any]] = []
     cancelled, reason = False, ""
@@ -319,7 +325,9 @@ def run_recipe(learner: Learner, recipe: Recipe, callbacks: Callback | Sequence[
             break
         emit(StageStarted(index, total, stage.describe()))
         try:
-            result, record = run_stage(learner, stage, last, emit, cancel)
+            context = {"recipe": recipe.to_dict(), "stage": index,
+                       "lr_find": dict(last.suggestions) if last is not None else None}
+            result, record = run_stage(learner, stage, last, emit, cancel, checkpoints, context)
         except Cancelled:
             result, record = None, stage_to_dict(stage)
             cancelled = True
@@ -344,3 +352,26 @@ def run_recipe(learner: Learner, recipe: Recipe, callbacks: Callback | Sequence[
     learner.history.append({"kind": "recipe", "name": recipe.name, "stages_run": ran,
                             "completed": done - start, "cancelled": cancelled, "stopped": reason})
     return RecipeResult(done - start, total - start, cancelled, reason, evaluation, tuple(ran))
+
+
+def resume_recipe(path: str | Path, data: ImageData, callbacks: Callback | Sequence[Callback] | None = None,
+                  cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
+                  device: str = "auto") -> tuple[Learner, RecipeResult]:
+    """Go on with the recipe whose training stage wrote the checkpoint at `path`: that stage
+    finishes on its own schedule, then the recipe continues with the next stage."""
+    context = read_checkpoint(Path(path)).get("context")
+    if not isinstance(context, dict) or "recipe" not in context:
+        raise RecipeError(f"{path} was not written by a recipe run; resume it with Learner.resume")
+    recipe = Recipe.from_dict(context["recipe"])
+    index = int(context["stage"])
+    last = LRFindResult((), (), (), dict(context["lr_find"])) if context.get("lr_find") else None
+    emit = Emitter(callbacks)
+    stage = recipe.stages[index]
+    emit(StageStarted(index, len(recipe.stages), f"{stage.describe()} (resumed)"))
+    learner, fit = Learner.resume(path, data, emit, cancel, checkpoints, device)
+    emit(StageEnded(index, len(recipe.stages), stage.describe(), _summary(fit), fit.cancelled))
+    if fit.cancelled or fit.failed:
+        return learner, RecipeResult(0, len(recipe.stages) - index, fit.cancelled,
+                                     fit.message if fit.failed else "stopped by the user", None, ())
+    rest = run_recipe(learner, recipe, emit, cancel, index + 1, checkpoints, last)
+    return learner, replace(rest, completed=rest.completed + 1, total=rest.total + 1)
