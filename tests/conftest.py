@@ -40,6 +40,7 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     """Each test gets its own activation cache and an empty torch hub; downloads are off."""
     base = tmp_path_factory.mktemp("env")
     monkeypatch.setenv("GUICLASSIFIER_CACHE_DIR", str(base / "cache"))
+    monkeypatch.setenv("GUICLASSIFIER_CHECKPOINT_DIR", str(base / "checkpoints"))
     monkeypatch.setenv("TORCH_HOME", str(base / "torch"))
     monkeypatch.setenv("GUICLASSIFIER_NO_DOWNLOAD", "1")
     import torch

@@ -9,16 +9,19 @@ uses torch.load(weights_only=True), so a crafted file cannot run code.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import platformdirs
 import torch
 
 from guiclassifier.core.errors import ModelFileError
 from guiclassifier.core.modelfile import load_payload, save_atomically
 
+CHECKPOINT_DIR_ENV = "GUICLASSIFIER_CHECKPOINT_DIR"
 FORMAT = "guiclassifier.checkpoint"
 FORMAT_VERSION = 1
 SUFFIX = ".ckpt"
@@ -29,6 +32,14 @@ class CheckpointConfig:
     folder: Path
     every: int = 1  # epochs between checkpoints
     keep: int = 3  # newest checkpoints kept; older ones are deleted
+
+
+def default_checkpoint_dir() -> Path:
+    """Where the window keeps its checkpoints (the CLI puts them beside the model it writes)."""
+    override = os.environ.get(CHECKPOINT_DIR_ENV)
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_data_dir("guiclassifier")) / "checkpoints"
 
 
 def rng_to_payload(state: dict[str, Any]) -> dict[str, Any]:

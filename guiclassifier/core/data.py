@@ -69,6 +69,7 @@ class ScanReport:
     notes: tuple[str, ...] = ()
     scanned_at: float = 0.0  # time.time() when the scan began: files older than this were checked
     decoded: int = 0  # files decoded by this scan (a rescan trusts unchanged files it knew)
+    valid_pct: float = 0.2  # the split's share, used when there is no valid/ folder
 
     def counts(self) -> dict[str, tuple[int, int]]:
         """Class name -> (train count, valid count)."""
@@ -259,7 +260,7 @@ def scan_folder(root: str | Path, valid_pct: float = 0.2, seed: int = 42,
             else:
                 skipped.append(SkippedFile(str(path), reason))
     return ScanReport(str(root), layout, classes, tuple(train_items), tuple(valid_items), tuple(test),
-                      tuple(skipped), tuple(notes), started, check.decoded)
+                      tuple(skipped), tuple(notes), started, check.decoded, valid_pct)
 
 
 @dataclass(frozen=True)

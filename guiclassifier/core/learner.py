@@ -557,6 +557,9 @@ class Learner:
             "rng": rng_to_payload(get_rng_state()),
             "precompute": self._precompute,
             "data_path": self.data.path if self.data is not None else None,
+            "data_settings": {"size": self.data.size, "bs": self.data.bs, "augment": self.data.augment,
+                              "max_zoom": self.data.max_zoom, "seed": self.data.seed,
+                              "valid_pct": self.data.report.valid_pct} if self.data is not None else None,
             "context": context,
         }, f"checkpoint-{time.time_ns()}-epoch{epochs_done:04d}")
 

@@ -48,6 +48,13 @@ from PySide6.QtWidgets import (
 )
 
 from guiclassifier.core import events as ev
+from guiclassifier.core.checkpoint import (
+    CheckpointConfig,
+    clear_checkpoints,
+    default_checkpoint_dir,
+    latest_checkpoint,
+    read_checkpoint,
+)
 from guiclassifier.core.curate import (
     FileMove,
     move_to_class,
@@ -57,7 +64,7 @@ from guiclassifier.core.curate import (
 from guiclassifier.core.data import ImageData, default_num_workers
 from guiclassifier.core.device import describe_device, resolve_device
 from guiclassifier.core.errors import DataError, GuiClassifierError
-from guiclassifier.core.learner import Learner
+from guiclassifier.core.learner import FitResult, Learner
 from guiclassifier.core.models import (
     ARCHS,
     PREFERENCE,
@@ -142,7 +149,11 @@ class MainWindow(QMainWindow):
         self._update_schedule()
         self._update_enabled()
         self._update_title()
-        if data_path is not None:
+        self.checkpoints = CheckpointConfig(default_checkpoint_dir() / "window")
+        if latest_checkpoint(self.checkpoints.folder) is not None:
+            # Asked once the window shows; the data path waits for the answer.
+            QTimer.singleShot(0, lambda: self.offer_resume(data_path))
+        elif data_path is not None:
             self.open_dataset(str(data_path))
 
     # ----- layout -----------------------------------------------------------------------
@@ -652,13 +663,14 @@ class MainWindow(QMainWindow):
         settings = self._run_settings()
         self.tabs.setCurrentIndex(3)
         self._stage_label = "head" if self.learner is None or self.learner.frozen_groups > 0 else "all layers"
+        checkpoints = self.checkpoints
 
         def job(cb, cancel):
             learner = self._learner_for_run(settings)
             if learner.frozen_groups == learner.n_groups - 1:
                 learner.precompute = precompute
             return "fit", learner, learner.fit(lrs, schedule.n_cycle, schedule.cycle_len, schedule.cycle_mult,
-                                               callbacks=cb, cancel=cancel), settings[1]
+                                               callbacks=cb, cancel=cancel, checkpoints=checkpoints), settings[1]
 
         self._start("Training", job)
 
@@ -683,11 +695,61 @@ class MainWindow(QMainWindow):
         self._fill_recipe_list(0, 0)
         self.tabs.setCurrentIndex(3)
 
+        checkpoints = self.checkpoints
+
         def job(cb, cancel):
             learner = self._learner_for_run(settings)
-            return "recipe", learner, run_recipe(learner, recipe, cb, cancel), settings[1]
+            return "recipe", learner, run_recipe(learner, recipe, cb, cancel, checkpoints=checkpoints), settings[1]
 
         self._start("Recipe", job)
+
+    def offer_resume(self, data_path: str | Path | None = None) -> None:
+        """A run that was stopped, crashed or was killed left a checkpoint: offer to go on."""
+        path = latest_checkpoint(self.checkpoints.folder)
+        try:
+            payload = read_checkpoint(path) if path is not None else None
+        except GuiClassifierError:
+            payload = None  # damaged: nothing to offer
+        data_settings = payload.get("data_settings") if payload else None
+        if not payload or not payload.get("data_path") or not data_settings:
+            clear_checkpoints(self.checkpoints.folder)
+        else:
+            fit = payload["fit"]
+            total = SGDR(fit["n_cycle"], fit["cycle_len"], fit["cycle_mult"]).total_epochs()
+            question = (f"A previous training run on {payload['data_path']} was interrupted after epoch "
+                        f"{payload['epochs_done']} of {total}. Resume it?\n\nNo discards it.")
+            if self.confirm(question):
+                self._resume_run(path, payload)
+                return
+            clear_checkpoints(self.checkpoints.folder)
+        if data_path is not None:
+            self.open_dataset(str(data_path))
+
+    def _resume_run(self, path: Path, payload: dict[str, Any]) -> None:
+        from guiclassifier.core.recipe import resume_recipe
+
+        folder, settings, checkpoints = payload["data_path"], payload["data_settings"], self.checkpoints
+        device = self.device_combo.currentData()
+        self.data_path_edit.setText(folder)
+        self.size_spin.setValue(int(settings["size"]))
+        self.bs_spin.setValue(int(settings["bs"]))
+        self.seed_spin.setValue(int(settings["seed"]))
+        self.tabs.setCurrentIndex(3)
+        self._stage_label = "resumed"
+
+        def job(cb, cancel):
+            data = ImageData.from_folder(folder, size=settings["size"], bs=settings["bs"],
+                                         augment=settings["augment"], max_zoom=settings["max_zoom"],
+                                         valid_pct=settings["valid_pct"], seed=settings["seed"],
+                                         num_workers=default_num_workers(), worker_start=LOADER_START,
+                                         callbacks=cb, cancel=cancel)
+            if (payload.get("context") or {}).get("recipe"):
+                learner, result = resume_recipe(path, data, cb, cancel, checkpoints, device)
+            else:
+                learner, result = Learner.resume(path, data, cb, cancel, checkpoints, device)
+            return "resumed", learner, (data, result), None
+
+        self._start("Resuming", job)
 
     def start_interpret(self) -> None:
         """Predict the validation set on the worker and show the confusion matrix and top losses."""
@@ -866,6 +928,20 @@ class MainWindow(QMainWindow):
                                                                     " (open a dataset with these classes to train)"))
             elif kind == "lr_find":
                 self._lr_find_done(outcome)
+            elif kind == "resumed":
+                data, outcome = outcome
+                self.report_data = data
+                self.data_view.set_report(data.report)
+                self.arch_combo.setCurrentIndex(self.arch_combo.findData(learner.arch))
+                self.model_key = self._model_key()
+                self.dirty = True
+                kind = "fit" if isinstance(outcome, FitResult) else "recipe"
+                if kind == "recipe":
+                    self._recipe_done(outcome)
+                elif outcome.failed:
+                    self._show_error(outcome.message)
+                else:
+                    self._set_status("Resumed run: " + outcome.message)
             elif kind == "fit":
                 self.dirty = True
                 self._set_status(outcome.message + (f" Accuracy {outcome.epochs[-1].accuracy:.1%}."
@@ -888,6 +964,9 @@ class MainWindow(QMainWindow):
                                  + (f", {skipped} skipped" if skipped else "")
                                  + (f", {flagged} unlike the training images" if flagged else "") + ".")
             self.predict_view.set_classes(learner.classes)
+            if kind == "fit" and not (outcome.cancelled or outcome.failed) or \
+                    kind == "recipe" and not (outcome.cancelled or outcome.stopped_reason):
+                clear_checkpoints(self.checkpoints.folder)  # finished: nothing left to resume
         self._stage_label = ""
         self._update_enabled()
         self._update_schedule()
