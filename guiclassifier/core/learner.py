@@ -33,7 +33,7 @@ from guiclassifier.core.distributed import (
     shard,
     sum_across,
 )
-from guiclassifier.core.errors import ImageError, TrainingError
+from guiclassifier.core.errors import ImageError, ModelFileError, TrainingError
 from guiclassifier.core.events import (
     BatchEnded,
     Callback,
@@ -451,6 +451,7 @@ class Learner:
         message = ""
         fit_clock = EtaClock(1)
         last_good: dict[str, torch.Tensor] | None = None
+        checkpoint_error = ""
         epoch = 0
         try:
             steps_per_epoch = self._n_train_batches(emit, cancel)
@@ -509,8 +510,11 @@ class Learner:
                                 clock.elapsed(), clock.eta(step)))
                 if checkpoints is not None and ((epoch + 1) % checkpoints.every == 0 or epoch + 1 == total_epochs) \
                         and (self.dist is None or self.dist.is_main):
-                    self._write_checkpoint(checkpoints, base_lrs, n_cycle, cycle_len, cycle_mult,
-                                           epoch + 1, steps_per_epoch, records, checkpoint_context)
+                    try:
+                        self._write_checkpoint(checkpoints, base_lrs, n_cycle, cycle_len, cycle_mult,
+                                               epoch + 1, steps_per_epoch, records, checkpoint_context)
+                    except ModelFileError as exc:  # a full disk must not end the training itself
+                        checkpoint_error = checkpoint_error or str(exc)
         except Cancelled:
             cancelled = True
             message = f"Stopped by the user after {len(records)} of {total_epochs} epochs."
@@ -528,6 +532,8 @@ class Learner:
                        "were kept. Try a smaller batch size or image size, or a smaller architecture.")
         if not message:
             message = f"Trained {len(records)} epochs."
+        if checkpoint_error:
+            message += f" Checkpoints could not be written, so this run cannot be resumed: {checkpoint_error}"
         if skipped:
             path, reason = next(iter(skipped.items()))
             message += (f" {len(skipped)} file(s) could not be read during the run and were left out "

@@ -42,3 +42,41 @@ def test_recipe_files_are_data_only(tmp_path: Path, monkeypatch, text: str, prob
     with pytest.raises(RecipeError, match=problem):
         Recipe.load(tmp_path / "r.json")
     assert not (tmp_path / "PWNED").exists()
+
+
+def bomb_png(path: Path, side: int = 60_000) -> None:
+    """A valid 1-bit PNG header claiming side x side pixels: a few bytes that would decode to
+    hundreds of megabytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+
+
+def test_a_dataset_of_every_odd_file_kind_scans_and_trains(dataset: Path) -> None:
+    from guiclassifier import ImageData, Learner
+
+    cat = dataset / "train" / "cat"
+    png = (cat / "cat_000.png").read_bytes()
+    bomb_png(cat / "bomb.png")
+    (cat / "empty.jpg").write_bytes(b"")
+    (cat / "letter.png").write_text("not a picture at all")
+    (cat / "half.png").write_bytes(png[: len(png) // 2])
+    (cat / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    os.symlink(dataset / "train", cat / "loop")
+    os.symlink(cat / "gone.png", cat / "dangling.png")
+    make_image(cat / "-é chat 1.png", (200, 60, 40), 5)
+    report = scan_folder(dataset)
+    reasons = {Path(s.path).name: s.reason for s in report.skipped}
+    assert set(reasons) == {"bomb.png", "empty.jpg", "letter.png", "half.png", ".DS_Store", "loop",
+                            "dangling.png"}
+    assert "too large" in reasons["bomb.png"] and "link to a folder" in reasons["loop"]
+    assert report.counts() == {"cat": (13, 4), "dog": (12, 4)}  # the accented file is used
+    data = ImageData(report, size=32, bs=8, num_workers=0)
+    result = Learner.pretrained("resnet18", data, weights=None, device="cpu").fit(0.05, 1)
+    assert result.epochs_done == 1 and not result.failed

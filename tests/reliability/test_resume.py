@@ -104,3 +104,23 @@ def test_resume_after_kill_9_mid_epoch(dataset: Path, tmp_path: Path) -> None:
     assert lrs_per_batch(rest) == lrs_per_batch(full_events)[3:]  # epoch 1 had 3 batches
     assert [round(r.valid_loss, 4) for r in resumed.epochs] == [round(e.valid_loss, 4) for e in
                                                                  (ev for ev in full_events if isinstance(ev, EpochEnded))]
+
+
+def test_a_full_disk_while_checkpointing_does_not_stop_training(dataset: Path, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    import errno
+
+    config = CheckpointConfig(tmp_path / "ck", keep=5)
+    learner = new_learner(dataset)
+    learner.fit(0.05, 1, checkpoints=config)  # one good checkpoint first
+    good = checkpoint_paths(config.folder)
+
+    def full_disk(fd: int) -> None:  # where a full disk shows when data is forced out
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    result = learner.fit(0.05, 2, checkpoints=config)
+    assert result.epochs_done == 2 and not result.failed
+    assert "Checkpoints could not be written" in result.message and "the disk is full" in result.message
+    assert checkpoint_paths(config.folder) == good  # the earlier checkpoint is intact
+    assert not [p for p in config.folder.iterdir() if p.name.startswith(".")]  # no temporary files
