@@ -261,30 +261,30 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     from guiclassifier.cli_progress import ConsoleReporter
     from guiclassifier.core.cancel import CancelToken
-    from guiclassifier.core.recipe import run_recipe
-
-    from guiclassifier.core.checkpoint import CheckpointConfig, latest_checkpoint
+    from guiclassifier.core.checkpoint import CheckpointConfig, clear_checkpoints, latest_checkpoint
+    from guiclassifier.core.recipe import resume_recipe, run_recipe
 
     checkpoints = CheckpointConfig(args.checkpoints or args.out.with_name(args.out.name + ".checkpoints"))
     resume_from = latest_checkpoint(checkpoints.folder) if args.resume else None
     if args.resume and resume_from is None:
         print(f"Nothing to resume: no checkpoint in {checkpoints.folder}.", file=sys.stderr)
         return 2
-    learner = _learner_from(args, dist_info=dist_info)
-    data = learner.data
-    processes = f" x {dist_info.world_size} processes" if dist_info else ""
-    print(f"{learner.arch} ({learner.weights_source.describe()}) on {learner.device.type}{processes}, "
-          f"{len(data.train_items)} train / {len(data.valid_items)} valid images, {data.c} classes, "
-          f"{data.size} px; recipe {recipe.name}: {len(recipe.stages)} stages")
+    if resume_from is not None:  # the model, recipe and schedule come from the checkpoint
+        learner, data = None, _data_from(args)
+        print(f"resuming from {resume_from}")
+    else:
+        learner = _learner_from(args, dist_info=dist_info)
+        data = learner.data
+        processes = f" x {dist_info.world_size} processes" if dist_info else ""
+        print(f"{learner.arch} ({learner.weights_source.describe()}) on {learner.device.type}{processes}, "
+              f"{len(data.train_items)} train / {len(data.valid_items)} valid images, {data.c} classes, "
+              f"{data.size} px; recipe {recipe.name}: {len(recipe.stages)} stages")
     token = CancelToken()
     _install_sigint(token)
     log = open(args.json_log, "w") if args.json_log else None
     try:
         reporter = ConsoleReporter(quiet=args.quiet, json_log=log)
         if resume_from is not None:
-            from guiclassifier.core.recipe import resume_recipe
-
-            print(f"resuming from {resume_from}")
             learner, result = resume_recipe(resume_from, data, reporter, token, checkpoints, args.device)
         else:
             result = run_recipe(learner, recipe, reporter, token, checkpoints=checkpoints)
@@ -311,8 +311,6 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     if result.stopped_reason:
         print(f"{result.stopped_reason}\nmodel saved to {args.out}")
         return 1
-    from guiclassifier.core.checkpoint import clear_checkpoints
-
     clear_checkpoints(checkpoints.folder)  # finished and saved: nothing left to resume
     print(f"model saved to {args.out}")
     return 0

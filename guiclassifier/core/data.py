@@ -327,11 +327,9 @@ def start_loader_server(worker_start: str | None) -> None:
     does not wait for it; other start methods need nothing."""
     loader_context(worker_start)
     if worker_start == "forkserver":
-        from multiprocessing import (
-            forkserver,  # ensure_running returns once the server is launched
-        )
+        from multiprocessing import forkserver
 
-        forkserver.ensure_running()
+        forkserver.ensure_running()  # returns once the server is launched, not when it is ready
 
 
 def make_loader(items: Sequence[Item], transform: Transform, bs: int, shuffle: bool = False,

@@ -22,7 +22,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from guiclassifier.core.cancel import Cancelled, CancelToken
-from guiclassifier.core.checkpoint import CheckpointConfig, rng_from_payload, rng_to_payload, write_checkpoint
+from guiclassifier.core.checkpoint import (
+    CheckpointConfig,
+    read_checkpoint,
+    rng_from_payload,
+    rng_to_payload,
+    write_checkpoint,
+)
 from guiclassifier.core.data import ImageData, Item
 from guiclassifier.core.device import resolve_device
 from guiclassifier.core.distributed import (
@@ -572,13 +578,14 @@ class Learner:
     @classmethod
     def resume(cls, path: str | Path, data: ImageData, callbacks: Callback | Sequence[Callback] | None = None,
                cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
-               device: str | torch.device = "auto") -> tuple[Learner, FitResult]:
+               device: str | torch.device = "auto", payload: dict[str, Any] | None = None
+               ) -> tuple[Learner, FitResult]:
         """Go on with the fit that wrote the checkpoint at `path`, on `data` (the same dataset):
-        same weights, optimizer state, batch order and lr for every remaining batch."""
-        from guiclassifier.core.checkpoint import read_checkpoint
+        same weights, optimizer state, batch order and lr for every remaining batch. `payload`:
+        the checkpoint as read_checkpoint returned it, when the caller has already read it."""
         from guiclassifier.core.modelfile import check_model_payload, learner_from_payload
 
-        payload = read_checkpoint(Path(path))
+        payload = payload if payload is not None else read_checkpoint(Path(path))
         model = check_model_payload(payload.get("model"), Path(path))
         learner = learner_from_payload(model, Path(path), data, device=device)
         learner.precompute = bool(payload.get("precompute", False))

@@ -70,8 +70,8 @@ def file_stamp(path: str) -> str:
         return f"{path}\0missing"
 
 
-def cache_key(items: Sequence[Item], size: int, digest: str, stamps: Sequence[str] | None = None) -> str:
-    stamps = stamps if stamps is not None else [file_stamp(i.path) for i in items]
+def cache_key(items: Sequence[Item], size: int, digest: str, stamps: Sequence[str]) -> str:
+    """`stamps`: file_stamp of each item."""
     h = hashlib.sha256(f"format={CACHE_FORMAT};size={size};body={digest}\n".encode())
     for item, stamp in zip(items, stamps):
         h.update(f"{stamp}\0{item.label}\n".encode())

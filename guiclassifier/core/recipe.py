@@ -356,10 +356,12 @@ def run_recipe(learner: Learner, recipe: Recipe, callbacks: Callback | Sequence[
 
 def resume_recipe(path: str | Path, data: ImageData, callbacks: Callback | Sequence[Callback] | None = None,
                   cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
-                  device: str = "auto") -> tuple[Learner, RecipeResult]:
+                  device: str = "auto", payload: dict[str, Any] | None = None) -> tuple[Learner, RecipeResult]:
     """Go on with the recipe whose training stage wrote the checkpoint at `path`: that stage
-    finishes on its own schedule, then the recipe continues with the next stage."""
-    context = read_checkpoint(Path(path)).get("context")
+    finishes on its own schedule, then the recipe continues with the next stage. `payload`: the
+    checkpoint, when the caller has already read it."""
+    payload = payload if payload is not None else read_checkpoint(Path(path))
+    context = payload.get("context")
     if not isinstance(context, dict) or "recipe" not in context:
         raise RecipeError(f"{path} was not written by a recipe run; resume it with Learner.resume")
     recipe = Recipe.from_dict(context["recipe"])
@@ -368,7 +370,7 @@ def resume_recipe(path: str | Path, data: ImageData, callbacks: Callback | Seque
     emit = Emitter(callbacks)
     stage = recipe.stages[index]
     emit(StageStarted(index, len(recipe.stages), f"{stage.describe()} (resumed)"))
-    learner, fit = Learner.resume(path, data, emit, cancel, checkpoints, device)
+    learner, fit = Learner.resume(path, data, emit, cancel, checkpoints, device, payload)
     emit(StageEnded(index, len(recipe.stages), stage.describe(), _summary(fit), fit.cancelled))
     if fit.cancelled or fit.failed:
         return learner, RecipeResult(0, len(recipe.stages) - index, fit.cancelled,

@@ -728,25 +728,24 @@ class MainWindow(QMainWindow):
     def _resume_run(self, path: Path, payload: dict[str, Any]) -> None:
         from guiclassifier.core.recipe import resume_recipe
 
-        folder, settings, checkpoints = payload["data_path"], payload["data_settings"], self.checkpoints
+        folder, checkpoints = payload["data_path"], self.checkpoints
+        settings = {**self._data_kwargs(), **payload["data_settings"]}  # the run's own data settings
         device = self.device_combo.currentData()
         self.data_path_edit.setText(folder)
         self.size_spin.setValue(int(settings["size"]))
         self.bs_spin.setValue(int(settings["bs"]))
         self.seed_spin.setValue(int(settings["seed"]))
+        self.valid_pct_spin.setValue(round(settings["valid_pct"] * 100))
+        self.augment_combo.setCurrentIndex(self.augment_combo.findData(settings["augment"]))
         self.tabs.setCurrentIndex(3)
         self._stage_label = "resumed"
 
         def job(cb, cancel):
-            data = ImageData.from_folder(folder, size=settings["size"], bs=settings["bs"],
-                                         augment=settings["augment"], max_zoom=settings["max_zoom"],
-                                         valid_pct=settings["valid_pct"], seed=settings["seed"],
-                                         num_workers=default_num_workers(), worker_start=LOADER_START,
-                                         callbacks=cb, cancel=cancel)
+            data = ImageData.from_folder(folder, callbacks=cb, cancel=cancel, **settings)
             if (payload.get("context") or {}).get("recipe"):
-                learner, result = resume_recipe(path, data, cb, cancel, checkpoints, device)
+                learner, result = resume_recipe(path, data, cb, cancel, checkpoints, device, payload)
             else:
-                learner, result = Learner.resume(path, data, cb, cancel, checkpoints, device)
+                learner, result = Learner.resume(path, data, cb, cancel, checkpoints, device, payload)
             return "resumed", learner, (data, result), None
 
         self._start("Resuming", job)
@@ -913,6 +912,13 @@ class MainWindow(QMainWindow):
             self._data_loaded(result[1])
         else:
             kind, learner, outcome, key = result
+            if kind == "resumed":  # an interrupted fit or recipe, finished: shown like one
+                data, outcome = outcome
+                self.report_data = data
+                self.data_view.set_report(data.report)
+                self.arch_combo.setCurrentIndex(self.arch_combo.findData(learner.arch))
+                key = self._model_key()
+                kind = "fit" if isinstance(outcome, FitResult) else "recipe"
             if learner is not self.learner:
                 self.model_path = None  # a new model: not the file the old one came from
                 self.interpret_view.set_interpretation(None)
@@ -928,20 +934,6 @@ class MainWindow(QMainWindow):
                                                                     " (open a dataset with these classes to train)"))
             elif kind == "lr_find":
                 self._lr_find_done(outcome)
-            elif kind == "resumed":
-                data, outcome = outcome
-                self.report_data = data
-                self.data_view.set_report(data.report)
-                self.arch_combo.setCurrentIndex(self.arch_combo.findData(learner.arch))
-                self.model_key = self._model_key()
-                self.dirty = True
-                kind = "fit" if isinstance(outcome, FitResult) else "recipe"
-                if kind == "recipe":
-                    self._recipe_done(outcome)
-                elif outcome.failed:
-                    self._show_error(outcome.message)
-                else:
-                    self._set_status("Resumed run: " + outcome.message)
             elif kind == "fit":
                 self.dirty = True
                 self._set_status(outcome.message + (f" Accuracy {outcome.epochs[-1].accuracy:.1%}."
