@@ -13,7 +13,8 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from common import DEMO, fresh_cache, machine  # noqa: E402
 
 from guiclassifier import ImageData, Learner  # noqa: E402
-from guiclassifier.core.recipe import lesson1, run_recipe  # noqa: E402
+from guiclassifier.core.recipe import lesson1  # noqa: E402
+from guiclassifier.core.recipe_runner import run_recipe  # noqa: E402
 
 
 def run(arch: str, size: int, weights: str | None, device: str) -> tuple[float, float]:

@@ -72,7 +72,9 @@ def with_window(epochs: int) -> tuple[float, float, float, float]:
     from PySide6.QtWidgets import QApplication
 
     from guiclassifier.gui import MainWindow
+    from guiclassifier.gui.engine import load_engine
 
+    load_engine()  # torch is loaded: the window then starts without its loading job
     _app = QApplication.instance() or QApplication([])  # must stay referenced while the window lives
     settings = QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat)
     window = MainWindow(None, settings)

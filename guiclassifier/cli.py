@@ -262,7 +262,7 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     from guiclassifier.cli_progress import ConsoleReporter
     from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.checkpoint import CheckpointConfig, clear_checkpoints, latest_checkpoint
-    from guiclassifier.core.recipe import resume_recipe, run_recipe
+    from guiclassifier.core.recipe_runner import resume_recipe, run_recipe
 
     checkpoints = CheckpointConfig(args.checkpoints or args.out.with_name(args.out.name + ".checkpoints"))
     resume_from = latest_checkpoint(checkpoints.folder) if args.resume else None
@@ -382,16 +382,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     try:
         from guiclassifier.gui.app import run_app
-    except ImportError:
-        # The window is not built yet in this version: run the recipe headless instead.
-        if args.data is None:
-            print("The window is not available in this version. Try: guiclassifier train resources/demo",
-                  file=sys.stderr)
-            return 2
-        print("The window is not available in this version: running the lesson1 recipe headless.\n")
-        ns = build_parser().parse_args(["train", str(args.data), "--size", "64", "--bs", "32",
-                                        "--out", "demo.gcm"])
-        return cmd_train(ns)
+    except ImportError as exc:  # PySide6 missing, or a system library Qt needs (libGL, libEGL...)
+        print(f"The window cannot open: {exc}.\nThe commands without a window still work: "
+              "guiclassifier --help.", file=sys.stderr)
+        return 1
     return run_app(args.data)
 
 

@@ -302,7 +302,7 @@ def collate(samples: list[tuple[torch.Tensor, int] | SkippedFile]) -> Batch:
 
 
 WORKER_STARTS = ("fork", "forkserver", "spawn")
-_FORKSERVER_PRELOAD = ["guiclassifier", "guiclassifier.cli"]  # imports torch, torchvision, PIL
+_FORKSERVER_PRELOAD = ["guiclassifier.core.data"]  # imports torch, torchvision, PIL
 
 
 def loader_context(worker_start: str | None) -> multiprocessing.context.BaseContext | None:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torchvision.models import get_model
 
+from guiclassifier.core.archs import PREFERENCE
 from guiclassifier.core.errors import WeightsError
 from guiclassifier.core.weights import WeightsSource, read_state_dict, resolve_pretrained
 
@@ -27,7 +28,6 @@ class ArchSpec:
     """How to cut one torchvision architecture into the two body groups."""
 
     name: str
-    description: str
     cut: Callable[[nn.Module], tuple[list[nn.Module], list[nn.Module]]]
     classifier_attr: str  # torchvision's own classification layers, discarded by the cut
 
@@ -44,13 +44,13 @@ def _features_cut(split: int) -> Callable[[nn.Module], tuple[list[nn.Module], li
 
 
 ARCHS: dict[str, ArchSpec] = {spec.name: spec for spec in (
-    ArchSpec("resnet18", "ResNet-18: small and fast", _resnet_cut, "fc"),
-    ArchSpec("resnet34", "ResNet-34: the fast.ai lesson-1 model", _resnet_cut, "fc"),
-    ArchSpec("resnet50", "ResNet-50: more accurate, slower", _resnet_cut, "fc"),
-    ArchSpec("mobilenet_v2", "MobileNetV2: light, good on a CPU", _features_cut(7), "classifier"),
-    ArchSpec("mobilenet_v3_large", "MobileNetV3-Large: light and accurate", _features_cut(7), "classifier"),
-    ArchSpec("efficientnet_b0", "EfficientNet-B0: accurate for its size", _features_cut(4), "classifier"),
-    ArchSpec("convnext_tiny", "ConvNeXt-Tiny: modern, needs a GPU", _features_cut(4), "classifier"),
+    ArchSpec("resnet18", _resnet_cut, "fc"),
+    ArchSpec("resnet34", _resnet_cut, "fc"),
+    ArchSpec("resnet50", _resnet_cut, "fc"),
+    ArchSpec("mobilenet_v2", _features_cut(7), "classifier"),
+    ArchSpec("mobilenet_v3_large", _features_cut(7), "classifier"),
+    ArchSpec("efficientnet_b0", _features_cut(4), "classifier"),
+    ArchSpec("convnext_tiny", _features_cut(4), "classifier"),
 )}
 
 
@@ -186,11 +186,6 @@ def build_classifier(arch: str, n_classes: int, weights: str | Path | None = "au
         source = WeightsSource("file", path.name, str(path))
     stem, trunk = spec.cut(tv_model)
     return Classifier(nn.Sequential(*stem), nn.Sequential(*trunk), n_classes), source
-
-
-PREFERENCE = ("resnet34", "resnet50", "efficientnet_b0", "convnext_tiny", "mobilenet_v3_large", "resnet18",
-              "mobilenet_v2")
-"""Default choice order: the lesson's resnet34 first, then the others by accuracy."""
 
 
 def has_local_weights(arch: str) -> bool:

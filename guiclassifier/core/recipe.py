@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Union
 
-from guiclassifier.core.cancel import Cancelled, CancelToken
-from guiclassifier.core.checkpoint import CheckpointConfig, read_checkpoint
-from guiclassifier.core.data import ImageData
 from guiclassifier.core.errors import GuiClassifierError
-from guiclassifier.core.events import Callback, Emitter, StageEnded, StageStarted
-from guiclassifier.core.learner import Evaluation, FitResult, Learner
 from guiclassifier.core.lr_finder import SUGGESTION_NAMES, LRFindResult
 
 
@@ -243,137 +237,3 @@ def lesson1() -> Recipe:
 
 
 BUILTIN_RECIPES = {"lesson1": lesson1}
-
-
-# ----- running ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RecipeResult:
-    completed: int
-    total: int
-    cancelled: bool
-    stopped_reason: str
-    evaluation: Evaluation | None
-    ran: tuple[dict[str, Any], ...]
-
-
-def run_stage(learner: Learner, stage: Stage, last_lr_find: LRFindResult | None,
-              callbacks: Callback | Sequence[Callback] | None = None, cancel: CancelToken | None = None,
-              checkpoints: CheckpointConfig | None = None, context: dict[str, Any] | None = None
-              ) -> tuple[Any, dict[str, Any]]:
-    """Run one stage; returns (its result, a record of what actually ran, lrs resolved)."""
-    record = stage_to_dict(stage)
-    if isinstance(stage, LRFind):
-        result = learner.lr_find(stage.start_lr, stage.end_lr, stage.num_it, stage.ratios, callbacks, cancel)
-        record["suggestions"] = dict(result.suggestions)
-        return result, record
-    if isinstance(stage, Freeze):
-        learner.freeze()
-        return None, record
-    if isinstance(stage, Unfreeze):
-        learner.unfreeze()
-        return None, record
-    if isinstance(stage, SetPrecompute):
-        if stage.on and learner.frozen_groups < learner.n_groups - 1:
-            learner.freeze()
-        learner.precompute = stage.on
-        return None, record
-    if isinstance(stage, Train):
-        lrs = stage.lrs.resolve(last_lr_find, learner.n_groups) if isinstance(stage.lrs, SuggestedLR) \
-            else stage.lrs
-        record["lrs_used"] = list(lrs) if isinstance(lrs, tuple) else lrs
-        result = learner.fit(lrs, stage.n_cycle, stage.cycle_len, stage.cycle_mult, callbacks, cancel,
-                             checkpoints, context)
-        return result, record
-    if isinstance(stage, Evaluate):
-        evaluation = learner.evaluate(stage.tta, callbacks, cancel)
-        record["accuracy"] = evaluation.accuracy
-        return evaluation, record
-    raise RecipeError(f"unknown stage {stage!r}")
-
-
-def _summary(result: Any) -> str:
-    if isinstance(result, FitResult):
-        last = result.epochs[-1] if result.epochs else None
-        tail = f", accuracy {last.accuracy:.1%}" if last else ""
-        return result.message.rstrip(".") + tail
-    if isinstance(result, LRFindResult):
-        valley = result.suggested("valley")
-        return f"suggested lr {valley:.2e} (valley)" if valley else result.stopped_reason
-    if isinstance(result, Evaluation):
-        return f"accuracy {result.accuracy:.1%} on {result.n} validation images"
-    return "done"
-
-
-def run_recipe(learner: Learner, recipe: Recipe, callbacks: Callback | Sequence[Callback] | None = None,
-               cancel: CancelToken | None = None, start: int = 0, checkpoints: CheckpointConfig | None = None,
-               last: LRFindResult | None = None) -> RecipeResult:
-    """Run the stages in order from `start`; a stop, a divergence or a cancel ends the run.
-    With `checkpoints`, training stages write checkpoints that resume_recipe can go on from;
-    `last` is the lr_find result that suggested-lr stages use (for a run started midway)."""
-    emit = Emitter(callbacks)
-    cancel = cancel or CancelToken()
-    total = len(recipe.stages)
-    evaluation: Evaluation | None = None
-    ran: list[dict[str, Any]] = []
-    cancelled, reason = False, ""
-    done = start
-    for index in range(start, total):
-        stage = recipe.stages[index]
-        if cancel.cancelled:
-            cancelled, reason = True, "stopped by the user"
-            break
-        emit(StageStarted(index, total, stage.describe()))
-        try:
-            context = {"recipe": recipe.to_dict(), "stage": index,
-                       "lr_find": dict(last.suggestions) if last is not None else None}
-            result, record = run_stage(learner, stage, last, emit, cancel, checkpoints, context)
-        except Cancelled:
-            result, record = None, stage_to_dict(stage)
-            cancelled = True
-        if isinstance(result, LRFindResult):
-            last = result
-            cancelled = cancelled or result.cancelled
-        if isinstance(result, FitResult):
-            cancelled = cancelled or result.cancelled
-            if result.failed:
-                reason = result.message
-        if isinstance(result, Evaluation):
-            evaluation = result
-        ran.append(record)
-        emit(StageEnded(index, total, stage.describe(), _summary(result) if result is not None else
-                        ("stopped" if cancelled else "done"), cancelled))
-        if cancelled:
-            reason = reason or "stopped by the user"
-            break
-        if reason:
-            break
-        done = index + 1
-    learner.history.append({"kind": "recipe", "name": recipe.name, "stages_run": ran,
-                            "completed": done - start, "cancelled": cancelled, "stopped": reason})
-    return RecipeResult(done - start, total - start, cancelled, reason, evaluation, tuple(ran))
-
-
-def resume_recipe(path: str | Path, data: ImageData, callbacks: Callback | Sequence[Callback] | None = None,
-                  cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
-                  device: str = "auto", payload: dict[str, Any] | None = None) -> tuple[Learner, RecipeResult]:
-    """Go on with the recipe whose training stage wrote the checkpoint at `path`: that stage
-    finishes on its own schedule, then the recipe continues with the next stage. `payload`: the
-    checkpoint, when the caller has already read it."""
-    payload = payload if payload is not None else read_checkpoint(Path(path))
-    context = payload.get("context")
-    if not isinstance(context, dict) or "recipe" not in context:
-        raise RecipeError(f"{path} was not written by a recipe run; resume it with Learner.resume")
-    recipe = Recipe.from_dict(context["recipe"])
-    index = int(context["stage"])
-    last = LRFindResult((), (), (), dict(context["lr_find"])) if context.get("lr_find") else None
-    emit = Emitter(callbacks)
-    stage = recipe.stages[index]
-    emit(StageStarted(index, len(recipe.stages), f"{stage.describe()} (resumed)"))
-    learner, fit = Learner.resume(path, data, emit, cancel, checkpoints, device, payload)
-    emit(StageEnded(index, len(recipe.stages), stage.describe(), _summary(fit), fit.cancelled))
-    if fit.cancelled or fit.failed:
-        return learner, RecipeResult(0, len(recipe.stages) - index, fit.cancelled,
-                                     fit.message if fit.failed else "stopped by the user", None, ())
-    rest = run_recipe(learner, recipe, emit, cancel, index + 1, checkpoints, last)
-    return learner, replace(rest, completed=rest.completed + 1, total=rest.total + 1)

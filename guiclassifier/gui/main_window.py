@@ -3,6 +3,9 @@
 The window never trains on its own thread: every engine call is a job on the JobRunner. While a
 job runs, the settings and the start buttons are disabled and only Stop is enabled; the learner is
 touched by the worker alone until the job has finished.
+
+The window shows before torch has loaded (gui.engine): its first job loads the engine, and engine
+modules are imported where they are used, not at the top of this file.
 """
 
 from __future__ import annotations
@@ -11,10 +14,9 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -48,32 +50,11 @@ from PySide6.QtWidgets import (
 )
 
 from guiclassifier.core import events as ev
-from guiclassifier.core.checkpoint import (
-    CheckpointConfig,
-    clear_checkpoints,
-    default_checkpoint_dir,
-    latest_checkpoint,
-    read_checkpoint,
-)
-from guiclassifier.core.curate import (
-    FileMove,
-    move_to_class,
-    move_to_quarantine,
-    undo_move,
-)
-from guiclassifier.core.data import ImageData, default_num_workers
-from guiclassifier.core.device import describe_device, resolve_device
+from guiclassifier.core.archs import DESCRIPTIONS, PREFERENCE
 from guiclassifier.core.errors import DataError, GuiClassifierError
-from guiclassifier.core.learner import FitResult, Learner
-from guiclassifier.core.models import (
-    ARCHS,
-    PREFERENCE,
-    best_available_arch,
-    has_local_weights,
-)
-from guiclassifier.core.predict import Prediction
-from guiclassifier.core.recipe import Recipe, lesson1, run_recipe
+from guiclassifier.core.recipe import Recipe, lesson1
 from guiclassifier.core.schedules import SGDR
+from guiclassifier.gui.engine import engine_loaded, load_engine
 from guiclassifier.gui.widgets.data_view import DataView
 from guiclassifier.gui.widgets.interpret_view import QUARANTINE, InterpretView
 from guiclassifier.gui.widgets.loss_plot import LossPlot
@@ -83,11 +64,18 @@ from guiclassifier.gui.widgets.predict_view import PredictView
 from guiclassifier.gui.widgets.schedule_plot import SchedulePlot
 from guiclassifier.gui.worker import JobRunner
 
+if TYPE_CHECKING:
+    from guiclassifier.core.checkpoint import CheckpointConfig
+    from guiclassifier.core.curate import FileMove
+    from guiclassifier.core.data import ImageData
+    from guiclassifier.core.learner import Learner
+
 RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
 APP_NAME = "guiclassifier"
 PLOT_REFRESH_MS = 400
 LOADER_START = "forkserver"
 """How the window starts image-loading processes; see core.data.loader_context."""
+ENGINE_JOB = "Loading PyTorch"
 WEIGHTS_AUTO, WEIGHTS_RANDOM, WEIGHTS_FILE = "Automatic (ImageNet)", "Random (no pretraining)", "Choose a file..."
 
 
@@ -113,6 +101,9 @@ def format_eta(seconds: float | None) -> str:
 
 
 class MainWindow(QMainWindow):
+    engine_ready = Signal()
+    """torch and the engine are loaded: emitted once, after the first job (see gui.engine)."""
+
     def __init__(self, data_path: str | Path | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings(APP_NAME, APP_NAME)
@@ -127,6 +118,8 @@ class MainWindow(QMainWindow):
         self.dirty = False
         self.model_path: str | None = None  # the file the model was opened from or saved to
         self.moves: list[FileMove] = []  # made from the Interpret tab, newest last (for undo)
+        self.checkpoints: CheckpointConfig | None = None  # set once the engine has loaded
+        self._data_path = data_path  # opened once the engine has loaded
         self._job_name = ""
         self._stage_label = ""
         self._rate_clock: tuple[float, int] = (time.perf_counter(), 0)
@@ -149,12 +142,36 @@ class MainWindow(QMainWindow):
         self._update_schedule()
         self._update_enabled()
         self._update_title()
+        if data_path is not None:
+            self.data_path_edit.setText(str(data_path))  # scanned once the engine has loaded
+        if engine_loaded():
+            self._engine_loaded()
+        else:
+            self._start(ENGINE_JOB, lambda cb, cancel: ("engine", load_engine()))
+
+    def _engine_loaded(self) -> None:
+        """What needed torch: weights found here, CUDA devices, checkpoints; then the dataset."""
+        import torch
+
+        from guiclassifier.core.checkpoint import CheckpointConfig, default_checkpoint_dir, latest_checkpoint
+        from guiclassifier.core.models import best_available_arch, has_local_weights
+
+        for i in range(self.arch_combo.count()):
+            if has_local_weights(self.arch_combo.itemData(i)):
+                self.arch_combo.setItemText(i, f"{self.arch_combo.itemData(i)}  (weights here)")
+        if self.settings.value("arch") is None and self.arch_combo.currentIndex() == 0:
+            self.arch_combo.setCurrentIndex(self.arch_combo.findData(best_available_arch()))
+        if torch.cuda.is_available():
+            self.device_combo.addItem(f"CUDA ({torch.cuda.get_device_name()})", "cuda")
         self.checkpoints = CheckpointConfig(default_checkpoint_dir() / "window")
+        data_path, self._data_path = self._data_path, None
         if latest_checkpoint(self.checkpoints.folder) is not None:
             # Asked once the window shows; the data path waits for the answer.
             QTimer.singleShot(0, lambda: self.offer_resume(data_path))
         elif data_path is not None:
             self.open_dataset(str(data_path))
+        self._update_enabled()
+        self.engine_ready.emit()
 
     # ----- layout -----------------------------------------------------------------------
 
@@ -198,12 +215,9 @@ class MainWindow(QMainWindow):
         form = QFormLayout(model_box)
         self.arch_combo = QComboBox()
         self.arch_combo.setObjectName("archCombo")
-        for name in PREFERENCE:
-            offline = has_local_weights(name)
-            self.arch_combo.addItem(f"{name}{'  (weights here)' if offline else ''}", name)
-            self.arch_combo.setItemData(self.arch_combo.count() - 1, ARCHS[name].description,
-                                        Qt.ItemDataRole.ToolTipRole)
-        self.arch_combo.setCurrentIndex(self.arch_combo.findData(best_available_arch()))
+        for name in PREFERENCE:  # marked "(weights here)" once the engine has loaded
+            self.arch_combo.addItem(name, name)
+            self.arch_combo.setItemData(self.arch_combo.count() - 1, DESCRIPTIONS[name], Qt.ItemDataRole.ToolTipRole)
         form.addRow("Architecture", self.arch_combo)
         self.weights_combo = QComboBox()
         self.weights_combo.setObjectName("weightsCombo")
@@ -213,9 +227,7 @@ class MainWindow(QMainWindow):
         self.device_combo = QComboBox()
         self.device_combo.setObjectName("deviceCombo")
         self.device_combo.addItem("Automatic", "auto")
-        self.device_combo.addItem("CPU", "cpu")
-        if torch.cuda.is_available():
-            self.device_combo.addItem(f"CUDA ({torch.cuda.get_device_name()})", "cuda")
+        self.device_combo.addItem("CPU", "cpu")  # and CUDA once the engine has loaded
         form.addRow("Device", self.device_combo)
         self.precompute_check = QCheckBox("Precompute activations (fast head training)")
         self.precompute_check.setObjectName("precomputeCheck")
@@ -419,7 +431,7 @@ class MainWindow(QMainWindow):
         self.unfreeze_button.setEnabled(has_data and not busy and not unfrozen)
         self.freeze_button.setEnabled(has_data and not busy and self.learner is not None
                                       and self.learner.frozen_groups < 2)
-        self.stop_button.setEnabled(busy)
+        self.stop_button.setEnabled(busy and self._job_name != ENGINE_JOB)  # an import cannot stop
         for w in (self.data_path_edit, self.size_spin, self.bs_spin, self.augment_combo, self.seed_spin,
                   self.valid_pct_spin, self.arch_combo, self.weights_combo, self.device_combo,
                   self.data_view.redraw_button, self.lr_edit, self.cycles_spin, self.cycle_len_spin,
@@ -439,8 +451,13 @@ class MainWindow(QMainWindow):
         self.ratio_row_label.setVisible(unfrozen)
         trainable = self.learner.describe_trainable() if self.learner is not None else "head only"
         self.frozen_label.setText(f"training: {trainable}")
-        device = self.learner.device if self.learner is not None else resolve_device(self.device_combo.currentData())
-        self.device_label.setText(f"device: {describe_device(device)}")
+        if engine_loaded():
+            from guiclassifier.core.device import describe_device, resolve_device
+
+            device = self.learner.device if self.learner is not None else resolve_device(self.device_combo.currentData())
+            self.device_label.setText(f"device: {describe_device(device)}")
+        else:
+            self.device_label.setText("device: (loading PyTorch)")
 
     def _update_title(self) -> None:
         parts = [APP_NAME]
@@ -483,6 +500,8 @@ class MainWindow(QMainWindow):
         previous = self.report_data.report if rescan and self.report_data is not None else None
         if not rescan:
             self.moves = []  # undo is for the dataset the moves were made in
+        from guiclassifier.core.data import ImageData
+
         self._start("Rescanning" if rescan else "Scanning", lambda cb, cancel: ("data", ImageData.from_folder(
             folder, callbacks=cb, cancel=cancel, previous=previous, **settings)))
 
@@ -493,7 +512,7 @@ class MainWindow(QMainWindow):
     def _data_kwargs(self) -> dict[str, Any]:
         # Loading processes come from a forkserver: forking this multi-threaded Qt process
         # directly is not safe (a forked child inherits locks held by other threads).
-        return {"num_workers": default_num_workers(), "worker_start": LOADER_START,
+        return {"num_workers": None, "worker_start": LOADER_START,  # None: core.data's default
                 "size": self.size_spin.value(), "bs": self.bs_spin.value(),
                 "augment": self.augment_combo.currentData(), "max_zoom": 1.1,
                 "valid_pct": self.valid_pct_spin.value() / 100, "seed": self.seed_spin.value()}
@@ -507,6 +526,8 @@ class MainWindow(QMainWindow):
         """The scanned dataset with the settings as they are now (no rescan needed for these)."""
         if self.report_data is None:
             return None
+        from guiclassifier.core.data import ImageData
+
         kw = self._data_kwargs()
         return ImageData(self.report_data.report, size=kw["size"], bs=kw["bs"], augment=kw["augment"],
                          max_zoom=kw["max_zoom"], seed=kw["seed"], num_workers=kw["num_workers"],
@@ -537,6 +558,8 @@ class MainWindow(QMainWindow):
     @staticmethod
     def _learner_for_run(settings: tuple) -> Learner:
         """Called on the worker: the current learner with the current data settings, or a new one."""
+        from guiclassifier.core.learner import Learner
+
         data, key, current, current_key = settings
         if current is not None and key == current_key and tuple(data.classes) == current.classes:
             current.attach_data(data)
@@ -615,9 +638,10 @@ class MainWindow(QMainWindow):
     # ----- starting and stopping jobs -----------------------------------------------------
 
     def _start(self, name: str, job) -> bool:
-        if not self.runner.start(job):
+        if self.runner.busy:
             return False
-        self._job_name = name
+        self._job_name = name  # before start(): busy_changed updates the buttons for this job
+        self.runner.start(job)
         self.last_error = None
         self.progress_bar.setRange(0, 0)
         self.progress_label.setText("")
@@ -642,6 +666,8 @@ class MainWindow(QMainWindow):
             for i in range(1, sweeps):  # other batch orders, for the spread band
                 if cancel.cancelled:
                     break
+                import torch
+
                 with torch.random.fork_rng():
                     torch.manual_seed(1000 + i)
                     results.append(learner.lr_find(ratios=ratios, callbacks=None, cancel=cancel))
@@ -698,6 +724,8 @@ class MainWindow(QMainWindow):
         checkpoints = self.checkpoints
 
         def job(cb, cancel):
+            from guiclassifier.core.recipe_runner import run_recipe
+
             learner = self._learner_for_run(settings)
             return "recipe", learner, run_recipe(learner, recipe, cb, cancel, checkpoints=checkpoints), settings[1]
 
@@ -705,6 +733,8 @@ class MainWindow(QMainWindow):
 
     def offer_resume(self, data_path: str | Path | None = None) -> None:
         """A run that was stopped, crashed or was killed left a checkpoint: offer to go on."""
+        from guiclassifier.core.checkpoint import clear_checkpoints, latest_checkpoint, read_checkpoint
+
         path = latest_checkpoint(self.checkpoints.folder)
         try:
             payload = read_checkpoint(path) if path is not None else None
@@ -726,7 +756,9 @@ class MainWindow(QMainWindow):
             self.open_dataset(str(data_path))
 
     def _resume_run(self, path: Path, payload: dict[str, Any]) -> None:
-        from guiclassifier.core.recipe import resume_recipe
+        from guiclassifier.core.data import ImageData
+        from guiclassifier.core.learner import Learner
+        from guiclassifier.core.recipe_runner import resume_recipe
 
         folder, checkpoints = payload["data_path"], self.checkpoints
         settings = {**self._data_kwargs(), **payload["data_settings"]}  # the run's own data settings
@@ -785,6 +817,8 @@ class MainWindow(QMainWindow):
             f"the {target} folder"
         if not self.confirm(f"Move {Path(path).name} to {where}?\n\nUse Undo last move to put it back."):
             return
+        from guiclassifier.core.curate import move_to_class, move_to_quarantine
+
         try:
             if target == QUARANTINE:
                 move = move_to_quarantine(path, root)
@@ -801,6 +835,8 @@ class MainWindow(QMainWindow):
     def undo_last_move(self) -> None:
         if not self.moves or self.report_data is None or self.runner.busy:
             return
+        from guiclassifier.core.curate import undo_move
+
         move = self.moves[-1]
         try:
             undo_move(move)
@@ -853,6 +889,8 @@ class MainWindow(QMainWindow):
                                              event.valid_loss, event.accuracy, event.epoch_time)
                 batches = True
             elif isinstance(event, ev.FilePredicted) and self._job_name == "Predicting":
+                from guiclassifier.core.predict import Prediction
+
                 self.predict_view.add_result(Prediction(event.path, event.probabilities, event.error,
                                                         event.seconds, event.unfamiliar))
             elif isinstance(event, ev.FitEnded):
@@ -908,9 +946,15 @@ class MainWindow(QMainWindow):
         self.progress_label.setText("")
         if result is None:
             self._set_status(f"{self._job_name} stopped.")
+        elif result[0] == "engine":
+            self._set_status("Ready.")
+            self._engine_loaded()
         elif result[0] == "data":
             self._data_loaded(result[1])
         else:
+            from guiclassifier.core.checkpoint import clear_checkpoints
+            from guiclassifier.core.learner import FitResult
+
             kind, learner, outcome, key = result
             if kind == "resumed":  # an interrupted fit or recipe, finished: shown like one
                 data, outcome = outcome
@@ -1033,6 +1077,8 @@ class MainWindow(QMainWindow):
         data, key = self._current_data(), self._model_key()
 
         def job(cb, cancel):
+            from guiclassifier.core.learner import Learner
+
             learner = Learner.load(path, device=key.device)
             if data is not None and tuple(data.classes) == learner.classes:
                 learner.attach_data(data)
@@ -1133,7 +1179,7 @@ class MainWindow(QMainWindow):
     def start_predict(self, paths: list[str]) -> None:
         """Classify files and folders on the worker; rows stream in as batches finish."""
         from guiclassifier.core.images import expand_image_paths
-        from guiclassifier.core.predict import predict_files, reference_from_training
+        from guiclassifier.core.predict import Prediction, predict_files, reference_from_training
 
         self.tabs.setCurrentWidget(self.predict_view)
         if self.learner is None:
@@ -1178,7 +1224,8 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.runner.busy and not self.confirm_stop_and_quit():
+        # Loading PyTorch cannot be stopped and ends in seconds: no question for that one.
+        if self.runner.busy and self._job_name != ENGINE_JOB and not self.confirm_stop_and_quit():
             event.ignore()
             return
         self._save_settings()

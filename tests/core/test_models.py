@@ -149,3 +149,10 @@ def test_bn_freeze_keeps_body_statistics_when_unfrozen() -> None:
     model.bn_freeze = False
     model.train()
     assert all(m.training for m in body_bn)
+
+
+def test_the_torch_free_catalogue_lists_exactly_the_buildable_architectures() -> None:
+    from guiclassifier.core.archs import DESCRIPTIONS, PREFERENCE
+
+    assert set(DESCRIPTIONS) == set(ARCHS) == set(PREFERENCE)
+    assert len(PREFERENCE) == len(set(PREFERENCE))

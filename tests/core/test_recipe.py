@@ -20,8 +20,8 @@ from guiclassifier.core.recipe import (
     Train,
     Unfreeze,
     lesson1,
-    run_recipe,
 )
+from guiclassifier.core.recipe_runner import run_recipe
 
 
 def test_lesson1_follows_the_seed_notes() -> None:

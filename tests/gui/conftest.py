@@ -15,7 +15,9 @@ def make_window(qtbot, tmp_path: Path):
     from PySide6.QtCore import QSettings
 
     from guiclassifier.gui import MainWindow
+    from guiclassifier.gui.engine import load_engine
 
+    load_engine()  # as it is a few seconds after start-up (tests/gui/test_startup.py covers before)
     windows = []
 
     def factory(settings_file: Path | None = None, tiny: bool = True) -> MainWindow:

@@ -8,7 +8,8 @@ import torch
 from guiclassifier import Learner
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.events import Emitter
-from guiclassifier.core.recipe import Recipe, Train, run_recipe
+from guiclassifier.core.recipe import Recipe, Train
+from guiclassifier.core.recipe_runner import run_recipe
 
 
 def fail_on_call(learner: Learner, monkeypatch: pytest.MonkeyPatch, n: int, exc: BaseException) -> None:

@@ -4,9 +4,9 @@ chosen augmentation does to one image."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon
@@ -26,12 +26,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from guiclassifier.core.augment import Transform, train_transform
-from guiclassifier.core.data import ScanReport
 from guiclassifier.core.errors import ImageError
 from guiclassifier.core.images import open_rgb
 from guiclassifier.gui.widgets.images import pil_to_pixmap, thumbnail_icon
 from guiclassifier.gui.worker import run_on_short_thread
+
+if TYPE_CHECKING:  # torch: imported where used (see gui.engine)
+    from guiclassifier.core.augment import Transform
+    from guiclassifier.core.data import ScanReport
 
 THUMB = 72
 THUMBS_PER_CLASS = 8
@@ -61,6 +63,8 @@ class SkippedDialog(QDialog):
 def preview_draws(img: Image.Image, transform: Transform, n: int) -> list[np.ndarray]:
     """`n` random augmentations of `img` as HxWx3 uint8 arrays. Torch's global generator is left
     as it was: looking at previews must not change what the next training run draws."""
+    import torch
+
     with torch.random.fork_rng():
         return [(transform(img).clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy() for _ in range(n)]
 
@@ -163,6 +167,8 @@ class DataView(QWidget):
             img = open_rgb(self.report.train[0].path)
         except ImageError:
             return
+        from guiclassifier.core.augment import train_transform
+
         transform = train_transform(*self._augment)
         for pixels in run_on_short_thread(lambda: preview_draws(img, transform, PREVIEW_DRAWS)):
             self.preview.addItem(QListWidgetItem(QIcon(pil_to_pixmap(Image.fromarray(pixels))), ""))

@@ -4,6 +4,7 @@ most wrong about (or of one clicked cell), the most-confused pairs, and actions 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
@@ -27,9 +28,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from guiclassifier.core.curate import FileMove
-from guiclassifier.core.interpret import Interpretation
 from guiclassifier.gui.widgets.images import thumbnail_icon
+
+if TYPE_CHECKING:  # torch: imported where used (see gui.engine)
+    from guiclassifier.core.curate import FileMove
+    from guiclassifier.core.interpret import Interpretation
 
 THUMB = 96
 TOP_LOSSES = 60

@@ -4,6 +4,7 @@ the time it took, and a warning when the model should not be trusted on it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -22,8 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from guiclassifier.core.predict import Prediction
 from guiclassifier.gui.widgets.images import thumbnail_icon
+
+if TYPE_CHECKING:  # torch: imported where used (see gui.engine)
+    from guiclassifier.core.predict import Prediction
 
 THUMB = 56
 MAX_BARS = 4
