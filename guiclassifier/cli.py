@@ -41,6 +41,8 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-zoom", type=float, default=1.1)
     p.add_argument("--valid-pct", type=float, default=0.2, help="validation share when there is no valid/ folder")
     p.add_argument("--workers", type=int, default=None, help="image loading processes (default: cores - 1)")
+    p.add_argument("--no-resized-cache", dest="resized_cache", action="store_false",
+                   help="always decode the original files (default: keep shrunk copies of big photos)")
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
@@ -190,7 +192,7 @@ def _data_from(args: argparse.Namespace):
     reporter = ConsoleReporter(quiet=args.quiet)
     data = ImageData.from_folder(args.data, size=args.size, bs=args.bs, augment=args.augment,
                                  max_zoom=args.max_zoom, valid_pct=args.valid_pct, seed=args.seed,
-                                 num_workers=args.workers, callbacks=reporter)
+                                 num_workers=args.workers, callbacks=reporter, resized_cache=args.resized_cache)
     reporter.close()
     return data
 

@@ -36,6 +36,7 @@ from guiclassifier.core.errors import DataError, ImageError
 from guiclassifier.core.events import Callback, Emitter, ScanProgress
 from guiclassifier.core.images import open_rgb
 from guiclassifier.core.progress import EtaClock
+from guiclassifier.core.resized import ImageReader, default_resized_dir, needed_side
 
 VALID_DIR_NAMES = ("valid", "val")
 QUARANTINE_DIR = "_quarantine"
@@ -278,9 +279,10 @@ class Batch:
 class ImageDataset(Dataset):
     """(path, label) items decoded to RGB and transformed; a file that fails is reported, not fatal."""
 
-    def __init__(self, items: Sequence[Item], transform: Transform) -> None:
+    def __init__(self, items: Sequence[Item], transform: Transform, reader: ImageReader | None = None) -> None:
         self.items = list(items)
         self.transform = transform
+        self.reader = reader
 
     def __len__(self) -> int:
         return len(self.items)
@@ -288,7 +290,8 @@ class ImageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | SkippedFile:
         item = self.items[index]
         try:
-            return self.transform(open_rgb(item.path)), item.label
+            img = self.reader(item.path) if self.reader is not None else open_rgb(item.path)
+            return self.transform(img), item.label
         except ImageError as exc:
             return SkippedFile(item.path, exc.reason)
 
@@ -334,17 +337,18 @@ def start_loader_server(worker_start: str | None) -> None:
 
 def make_loader(items: Sequence[Item], transform: Transform, bs: int, shuffle: bool = False,
                 num_workers: int = 0, pin_memory: bool = False, for_training: bool | None = None,
-                generator: torch.Generator | None = None, worker_start: str | None = None) -> DataLoader:
+                generator: torch.Generator | None = None, worker_start: str | None = None,
+                reader: ImageReader | None = None) -> DataLoader:
     """A DataLoader yielding Batch objects. Shuffling draws from torch's global generator.
 
     `for_training` (default: same as shuffle) drops a final batch of one image, which breaks
     BatchNorm in training mode. Unshuffled loaders get a private generator unless one is given:
     validation, precompute and prediction must not draw from the global generator, or merely
     evaluating would change what the next training run does. `worker_start` picks how loading
-    processes start (see loader_context)."""
+    processes start (see loader_context); `reader` opens the files (core.resized; default: open_rgb)."""
     for_training = shuffle if for_training is None else for_training
     return DataLoader(
-        ImageDataset(items, transform), batch_size=bs, shuffle=shuffle,
+        ImageDataset(items, transform, reader), batch_size=bs, shuffle=shuffle,
         drop_last=for_training and len(items) % bs == 1 and len(items) > 1,
         num_workers=num_workers, pin_memory=pin_memory, collate_fn=collate,
         multiprocessing_context=loader_context(worker_start) if num_workers > 0 else None,
@@ -357,11 +361,12 @@ def default_num_workers() -> int:
 
 
 class ImageData:
-    """A scanned dataset plus how to feed it: image size, batch size, augmentation, workers."""
+    """A scanned dataset plus how to feed it: image size, batch size, augmentation, workers, and
+    whether big photos are read from shrunk copies (`resized_cache`, see core.resized)."""
 
     def __init__(self, report: ScanReport, size: int = 224, bs: int = 64, augment: str = "side_on",
                  max_zoom: float = 1.1, seed: int = 42, num_workers: int | None = None,
-                 worker_start: str | None = None) -> None:
+                 worker_start: str | None = None, resized_cache: bool = True) -> None:
         if augment not in AUGMENTS:
             raise DataError(f"unknown augmentation {augment!r}: choose one of {', '.join(AUGMENTS)}")
         if size < 16:
@@ -379,17 +384,18 @@ class ImageData:
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         loader_context(worker_start)  # refuse an unknown start method now, not at the first epoch
         self.worker_start = worker_start
+        self.resized_cache = resized_cache
 
     @classmethod
     def from_folder(cls, path: str | Path, size: int = 224, bs: int = 64, augment: str = "side_on",
                     max_zoom: float = 1.1, valid_pct: float = 0.2, seed: int = 42,
                     num_workers: int | None = None, callbacks: Callback | Sequence[Callback] | None = None,
                     cancel: CancelToken | None = None, worker_start: str | None = None,
-                    previous: ScanReport | None = None) -> ImageData:
+                    previous: ScanReport | None = None, resized_cache: bool = True) -> ImageData:
         """Scan `path` (either layout) and build the dataset; see the module docstring."""
         return cls(scan_folder(path, valid_pct, seed, callbacks, cancel, previous), size=size, bs=bs,
                    augment=augment, max_zoom=max_zoom, seed=seed, num_workers=num_workers,
-                   worker_start=worker_start)
+                   worker_start=worker_start, resized_cache=resized_cache)
 
     @property
     def path(self) -> str:
@@ -418,12 +424,17 @@ class ImageData:
     def valid_tfm(self) -> Transform:
         return valid_transform(self.size)
 
+    def reader(self) -> ImageReader:
+        """How the loaders open files at this size (and zoom)."""
+        folder = str(default_resized_dir()) if self.resized_cache else None
+        return ImageReader(needed_side(self.size, self.max_zoom), folder)
+
     def loader(self, items: Sequence[Item], transform: Transform, shuffle: bool = False,
                pin_memory: bool = False, bs: int | None = None, for_training: bool | None = None,
                generator: torch.Generator | None = None) -> DataLoader:
         """A DataLoader of this dataset's settings yielding Batch objects (see make_loader)."""
         return make_loader(items, transform, bs or self.bs, shuffle, self.num_workers, pin_memory,
-                           for_training, generator, self.worker_start)
+                           for_training, generator, self.worker_start, self.reader())
 
     def train_loader(self, augment: bool = True, pin_memory: bool = False) -> DataLoader:
         transform = self.train_tfm() if augment else self.valid_tfm()

@@ -33,6 +33,20 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     return device
 
 
+def uses_channels_last(device: torch.device) -> bool:
+    """Whether models and image batches on `device` are kept channels-last (NHWC). On CPU that made
+    MobileNetV2 1.4-1.6x faster and resnet34 up to 1.1x (benchmarks/README.md); on CUDA it is what
+    tensor cores want under mixed precision. MPS is left as it is."""
+    return device.type in ("cpu", "cuda")
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch moved to `device`: image batches in the layout the model's convolutions use."""
+    if x.dim() == 4 and uses_channels_last(device):
+        return x.to(device, non_blocking=True, memory_format=torch.channels_last)
+    return x.to(device, non_blocking=True)
+
+
 def describe_device(device: torch.device) -> str:
     """A short human name such as 'CPU' or 'CUDA: NVIDIA H100'."""
     if device.type == "cuda":

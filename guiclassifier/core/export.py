@@ -50,7 +50,8 @@ def export_model(learner: Learner, out: str | Path, fmt: str) -> tuple[Path, Pat
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # A CPU copy in eval mode: the learner's own model, mode and device are left untouched.
-    model = _Probabilities(copy.deepcopy(learner.model).cpu()).eval()
+    # Contiguous (NCHW) weights: what a plain float batch, as the export takes, runs best with.
+    model = _Probabilities(copy.deepcopy(learner.model).to("cpu", memory_format=torch.contiguous_format)).eval()
     example = torch.rand(2, 3, learner.size, learner.size)
     batch = torch.export.Dim("batch", min=1)
     try:

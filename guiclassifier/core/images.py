@@ -74,6 +74,11 @@ def open_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
     `draft_size` lets JPEG decoding skip detail finer than needed for that size (much faster for
     big photos); the result is still at least that size on its shorter side when the file is.
     """
+    return open_rgb_and_size(path, draft_size)[0]
+
+
+def open_rgb_and_size(path: str | Path, draft_size: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """open_rgb, and the size stored in the file (which a draft decode does not return)."""
     path = Path(path)
     try:
         if path.stat().st_size == 0:
@@ -88,7 +93,7 @@ def open_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
                     img.draft("RGB", (draft_size, draft_size))
                 img.load()
                 img = ImageOps.exif_transpose(img)
-                return to_rgb(img)
+                return to_rgb(img), (w, h)
     except ImageError:
         raise
     except UnidentifiedImageError:

@@ -30,7 +30,7 @@ from guiclassifier.core.checkpoint import (
     write_checkpoint,
 )
 from guiclassifier.core.data import ImageData, Item
-from guiclassifier.core.device import resolve_device
+from guiclassifier.core.device import resolve_device, to_device, uses_channels_last
 from guiclassifier.core.distributed import (
     DistInfo,
     average_gradients,
@@ -182,7 +182,8 @@ class Learner:
         self.history: list[dict[str, Any]] = list(history or [])
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.model.bn_freeze = bn_freeze
-        self.model.to(self.device)
+        self.model.to(self.device, memory_format=torch.channels_last if uses_channels_last(self.device)
+                      else torch.preserve_format)
         self.dist = dist_info
         broadcast_state(self.model, dist_info)
         self.criterion = nn.CrossEntropyLoss()
@@ -360,7 +361,7 @@ class Learner:
             else:
                 source = self._readable_batches(self._train_loader(pin), emit)
             for x, y in source:
-                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                yield to_device(x, self.device), y.to(self.device, non_blocking=True)
             if not cycle:
                 return
 
@@ -571,7 +572,8 @@ class Learner:
             "data_path": self.data.path if self.data is not None else None,
             "data_settings": {"size": self.data.size, "bs": self.data.bs, "augment": self.data.augment,
                               "max_zoom": self.data.max_zoom, "seed": self.data.seed,
-                              "valid_pct": self.data.report.valid_pct} if self.data is not None else None,
+                              "valid_pct": self.data.report.valid_pct,
+                              "resized_cache": self.data.resized_cache} if self.data is not None else None,
             "context": context,
         }, f"checkpoint-{time.time_ns()}-epoch{epochs_done:04d}")
 
@@ -662,7 +664,7 @@ class Learner:
                 with torch.no_grad():
                     for x, y in acts.batches(data.bs, shuffle=False):
                         cancel.raise_if_cancelled()
-                        outs.append(self.model.head(x.to(self.device)).float().cpu())
+                        outs.append(self.model.head(to_device(x, self.device)).float().cpu())
                         targets.append(y)
             finally:
                 self.model.train(was_training)

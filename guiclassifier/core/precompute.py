@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 import torch
 
+from guiclassifier.core.cache_dirs import cache_root
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.data import ImageData, Item
+from guiclassifier.core.device import to_device
 from guiclassifier.core.distributed import DistInfo, shard
 from guiclassifier.core.events import (
     Emitter,
@@ -39,16 +40,12 @@ from guiclassifier.core.events import (
 from guiclassifier.core.models import Classifier
 from guiclassifier.core.progress import EtaClock
 
-CACHE_DIR_ENV = "GUICLASSIFIER_CACHE_DIR"
 CACHE_FORMAT = 1
 STAMPS_FILE = "stamps.json"
 
 
 def default_cache_dir() -> Path:
-    override = os.environ.get(CACHE_DIR_ENV)
-    if override:
-        return Path(override)
-    return Path(platformdirs.user_cache_dir("guiclassifier")) / "activations"
+    return cache_root() / "activations"
 
 
 def body_digest(model: Classifier) -> str:
@@ -218,7 +215,7 @@ def _compute_rows(model: Classifier, data: ImageData, items: Sequence[Item], row
                 if batch.x is not None:
                     failed = {f.path for f in batch.failed}
                     good = [rows[done + i] for i, it in enumerate(items[done:done + n]) if it.path not in failed]
-                    feats[good] = model.features(batch.x.to(device, non_blocking=True)).float().cpu().numpy()
+                    feats[good] = model.features(to_device(batch.x, device)).float().cpu().numpy()
                     ok[good] = True
                 done += n
                 progress(done)

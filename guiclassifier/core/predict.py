@@ -26,9 +26,10 @@ import numpy as np
 import torch
 
 from guiclassifier.core.cancel import CancelToken
+from guiclassifier.core.device import to_device
 from guiclassifier.core.errors import ImageError
 from guiclassifier.core.events import Callback, Emitter, FilePredicted, PredictProgress
-from guiclassifier.core.images import open_rgb
+from guiclassifier.core.resized import ImageReader, needed_side
 from guiclassifier.core.progress import EtaClock
 from guiclassifier.core.rng import get_rng_state, set_rng_state
 
@@ -117,6 +118,7 @@ def predict_files(learner: Learner, paths: Sequence[str | Path], tta: bool = Fal
         aug = learner.augment if learner.augment != "none" else "side_on"
         views += [train_transform(aug, learner.size, learner.max_zoom)] * TTA_AUGMENTED
     bs = learner.data.bs if learner.data is not None else 32
+    read = ImageReader(needed_side(learner.size, learner.max_zoom))  # big JPEGs decoded at reduced scale
     clock = EtaClock(len(paths))
     results: list[Prediction] = []
     model = learner.model
@@ -131,7 +133,7 @@ def predict_files(learner: Learner, paths: Sequence[str | Path], tta: bool = Fal
             images, errors = [], {}  # errors: position in the chunk -> reason
             for j, path in enumerate(chunk):
                 try:
-                    images.append(open_rgb(path))
+                    images.append(read(path))
                 except ImageError as exc:
                     errors[j] = exc.reason
             probs = feats = None
@@ -144,7 +146,7 @@ def predict_files(learner: Learner, paths: Sequence[str | Path], tta: bool = Fal
                 total = None
                 with torch.no_grad(), torch.autocast(learner.device.type, enabled=learner.amp):
                     for v in range(len(views)):
-                        x = torch.stack([tensors[v] for tensors in per_image]).to(learner.device)
+                        x = to_device(torch.stack([tensors[v] for tensors in per_image]), learner.device)
                         f = model.features(x)
                         p = torch.softmax(model.head(f).float(), 1).cpu()
                         total = p if total is None else total + p

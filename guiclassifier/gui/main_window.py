@@ -204,6 +204,12 @@ class MainWindow(QMainWindow):
             self.augment_combo.addItem(label, value)
         form.addRow("Augmentation", self.augment_combo)
         self.seed_spin = self._spin(form, "Seed", 0, 2**31 - 1, 42, "seedSpin", "Same seed, same split and run")
+        self.resized_check = QCheckBox("Keep shrunk copies of big photos")
+        self.resized_check.setObjectName("resizedCheck")
+        self.resized_check.setChecked(True)
+        self.resized_check.setToolTip("Photos much bigger than the image size are decoded once and kept, "
+                                      "shrunk, in the cache folder: later epochs read the small copies.")
+        form.addRow(self.resized_check)
         for w in (self.size_spin, self.bs_spin, self.augment_combo):
             signal = w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged
             signal.connect(self._data_settings_changed)
@@ -403,6 +409,8 @@ class MainWindow(QMainWindow):
                           (self.valid_pct_spin, "valid_pct")):
             if s.value(key) is not None:
                 spin.setValue(int(s.value(key)))
+        if s.value("resized_cache") is not None:
+            self.resized_check.setChecked(str(s.value("resized_cache")).lower() == "true")
         for combo, key in ((self.augment_combo, "augment"), (self.arch_combo, "arch")):
             index = combo.findData(s.value(key))
             if index >= 0:
@@ -418,6 +426,7 @@ class MainWindow(QMainWindow):
         s.setValue("valid_pct", self.valid_pct_spin.value())
         s.setValue("augment", self.augment_combo.currentData())
         s.setValue("arch", self.arch_combo.currentData())
+        s.setValue("resized_cache", self.resized_check.isChecked())
         s.sync()
 
     # ----- state ------------------------------------------------------------------------
@@ -433,7 +442,7 @@ class MainWindow(QMainWindow):
                                       and self.learner.frozen_groups < 2)
         self.stop_button.setEnabled(busy and self._job_name != ENGINE_JOB)  # an import cannot stop
         for w in (self.data_path_edit, self.size_spin, self.bs_spin, self.augment_combo, self.seed_spin,
-                  self.valid_pct_spin, self.arch_combo, self.weights_combo, self.device_combo,
+                  self.valid_pct_spin, self.resized_check, self.arch_combo, self.weights_combo, self.device_combo,
                   self.data_view.redraw_button, self.lr_edit, self.cycles_spin, self.cycle_len_spin,
                   self.cycle_mult_spin, self.ratio_spin, self.sweeps_spin):
             w.setEnabled(not busy)
@@ -515,7 +524,8 @@ class MainWindow(QMainWindow):
         return {"num_workers": None, "worker_start": LOADER_START,  # None: core.data's default
                 "size": self.size_spin.value(), "bs": self.bs_spin.value(),
                 "augment": self.augment_combo.currentData(), "max_zoom": 1.1,
-                "valid_pct": self.valid_pct_spin.value() / 100, "seed": self.seed_spin.value()}
+                "valid_pct": self.valid_pct_spin.value() / 100, "seed": self.seed_spin.value(),
+                "resized_cache": self.resized_check.isChecked()}
 
     def _data_settings_changed(self, *_: Any) -> None:
         kw = self._data_kwargs()
@@ -531,7 +541,7 @@ class MainWindow(QMainWindow):
         kw = self._data_kwargs()
         return ImageData(self.report_data.report, size=kw["size"], bs=kw["bs"], augment=kw["augment"],
                          max_zoom=kw["max_zoom"], seed=kw["seed"], num_workers=kw["num_workers"],
-                         worker_start=kw["worker_start"])
+                         worker_start=kw["worker_start"], resized_cache=kw["resized_cache"])
 
     # ----- model ------------------------------------------------------------------------
 

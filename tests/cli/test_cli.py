@@ -142,3 +142,21 @@ def test_exported_model_runs_without_guiclassifier(tiny_learner, tmp_path: Path,
     exported = json.loads(result.stdout)
     assert exported["classes"] == ["cat", "dog"]
     assert np.allclose(exported["probs"], tiny_learner.predict(images), atol=1e-4)
+
+
+def test_big_photos_are_read_from_shrunk_copies_unless_turned_off(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    from guiclassifier.core.resized import default_resized_dir
+
+    for label, color in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for i in range(5):
+            Image.new("RGB", (240, 180), color).save(tmp_path / "photos" / label / f"{i}.jpg", quality=90)
+    sweep = ["lr-find", str(tmp_path / "photos"), *TINY, "--num-it", "3", "--no-precompute"]
+    code, out, err = run(capsys, *sweep, "--no-resized-cache")
+    assert code == 0, out + err
+    assert not default_resized_dir().exists()
+    code, out, err = run(capsys, *sweep)
+    assert code == 0, out + err
+    assert len(list(default_resized_dir().rglob("*.jpg"))) >= 4  # the training images swept

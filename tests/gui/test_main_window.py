@@ -207,9 +207,18 @@ def test_settings_persist(make_window, tmp_path, qtbot) -> None:
     window = make_window(tmp_path / "persist.ini")
     window.size_spin.setValue(48)
     window.augment_combo.setCurrentIndex(window.augment_combo.findData("top_down"))
+    window.resized_check.setChecked(False)
     window.close()
     again = make_window(tmp_path / "persist.ini", tiny=False)
     assert again.size_spin.value() == 48 and again.augment_combo.currentData() == "top_down"
+    assert not again.resized_check.isChecked()
+
+
+def test_the_shrunk_copies_setting_reaches_the_loaders(loaded) -> None:
+    assert loaded._current_data().resized_cache
+    loaded.resized_check.setChecked(False)
+    data = loaded._current_data()
+    assert not data.resized_cache and data.reader().folder is None
 
 
 def test_dropping_a_folder_opens_it(make_window, dataset, qtbot) -> None:
@@ -259,7 +268,7 @@ def test_widgets_have_their_stable_object_names(make_window) -> None:
     window = make_window()
     names = ["dataPathEdit", "lrFindButton", "trainButton", "freezeButton", "unfreezeButton", "stopButton",
              "runRecipeButton", "lrEdit", "lrFindPlot", "schedulePlot", "lossPlot", "metricsTable", "archCombo",
-             "precomputeCheck", "progressBar"]
+             "precomputeCheck", "resizedCheck", "progressBar"]
     missing = [n for n in names if window.findChild(QWidget, n) is None]
     assert missing == []
     offline = [window.arch_combo.itemText(i) for i in range(window.arch_combo.count())

@@ -40,6 +40,7 @@ def test_two_processes_share_one_cache_without_corrupting_it(dataset: Path, tmp_
     assert results[0]["entry"] == results[1]["entry"]
     assert results[0]["rows"] == results[1]["rows"] == 24
     assert np.isclose(results[0]["sum"], results[1]["sum"])
-    entries = [p.name for p in cache.iterdir()]
+    activations = cache / "activations"
+    entries = [p.name for p in activations.iterdir()]
     assert entries == [results[0]["entry"]]  # no half-written or temporary folder left behind
-    assert {f.name for f in (cache / entries[0]).iterdir()} >= {"features.npy", "meta.json", "rows.npy"}
+    assert {f.name for f in (activations / entries[0]).iterdir()} >= {"features.npy", "meta.json", "rows.npy"}
