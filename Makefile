@@ -28,9 +28,16 @@ run: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
+# Every benchmark, one after another (about an hour on 2 cores); results go in benchmarks/README.md.
 benchmarks: $(STAMP)
 	$(PY) benchmarks/pretrained_vs_random.py
 	$(PY) benchmarks/precompute_payoff.py
+	$(PY) benchmarks/engine_overhead.py
+	$(PY) benchmarks/data_pipeline.py
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/window_overhead.py
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/startup.py
+	$(PY) benchmarks/scale.py
+	$(PY) benchmarks/prediction.py
 
 clean-venv:
 	rm -rf $(VENV)

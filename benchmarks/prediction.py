@@ -18,13 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEMO, fresh_cache, machine  # noqa: E402
+from data_pipeline import WORK  # noqa: E402  (where data_pipeline.py keeps its big photos)
 
 from guiclassifier.core.data import ImageData  # noqa: E402
 from guiclassifier.core.learner import Learner  # noqa: E402
 from guiclassifier.core.predict import build_reference, predict_files  # noqa: E402
 
 ARCH, N = "mobilenet_v2", 1000
-BIG_PHOTOS = Path(tempfile.gettempdir()) / "gc-bench-bigjpeg" / "big"
+BIG_PHOTOS = WORK / "big"
 
 
 def folder_of(sources: list[Path], name: str) -> Path:

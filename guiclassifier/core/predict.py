@@ -18,19 +18,21 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from PIL import Image
 
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.device import to_device
 from guiclassifier.core.errors import ImageError
 from guiclassifier.core.events import Callback, Emitter, FilePredicted, PredictProgress
-from guiclassifier.core.resized import ImageReader, needed_side
 from guiclassifier.core.progress import EtaClock
+from guiclassifier.core.resized import ImageReader, needed_side
 from guiclassifier.core.rng import get_rng_state, set_rng_state
 
 if TYPE_CHECKING:
@@ -125,17 +127,18 @@ def predict_files(learner: Learner, paths: Sequence[str | Path], tta: bool = Fal
     was_training = model.training
     model.eval()
     rng = get_rng_state()
+    chunks = [[str(p) for p in paths[start:start + bs]] for start in range(0, len(paths), bs)]
+    # The next batch is decoded on a thread while the model runs on this one (Pillow releases the
+    # GIL while decoding; no tensor work there): photos then cost little more than tiny images.
+    prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guiclassifier-decode")
     try:
-        for start in range(0, len(paths), bs):
+        pending = prefetch.submit(_decode, read, chunks[0]) if chunks else None
+        for index, chunk in enumerate(chunks):
             cancel.raise_if_cancelled()
             began = time.perf_counter()
-            chunk = [str(p) for p in paths[start:start + bs]]
-            images, errors = [], {}  # errors: position in the chunk -> reason
-            for j, path in enumerate(chunk):
-                try:
-                    images.append(read(path))
-                except ImageError as exc:
-                    errors[j] = exc.reason
+            images, errors = pending.result()
+            if index + 1 < len(chunks):
+                pending = prefetch.submit(_decode, read, chunks[index + 1])
             probs = feats = None
             if images:
                 # Seeded per image, so an image's TTA views do not depend on its batch or neighbours.
@@ -167,9 +170,21 @@ def predict_files(learner: Learner, paths: Sequence[str | Path], tta: bool = Fal
                                    result.seconds, result.unfamiliar))
             emit(PredictProgress(len(results), len(paths), clock.elapsed(), clock.eta(len(results))))
     finally:
+        prefetch.shutdown(wait=True, cancel_futures=True)
         set_rng_state(rng)
         model.train(was_training)
     return results
+
+
+def _decode(read: ImageReader, paths: Sequence[str]) -> tuple[list[Image.Image], dict[int, str]]:
+    """The images of `paths` that open, and the reason for each that does not (by position)."""
+    images, errors = [], {}
+    for j, path in enumerate(paths):
+        try:
+            images.append(read(path))
+        except ImageError as exc:
+            errors[j] = exc.reason
+    return images, errors
 
 
 def write_predictions_csv(path: str | Path, classes: Sequence[str], results: Sequence[Prediction]) -> None:

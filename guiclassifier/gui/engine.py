@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import threading
 
+from guiclassifier.core.errors import GuiClassifierError
+
 ENGINE_MODULES = (
     "guiclassifier.core.learner",
     "guiclassifier.core.recipe_runner",
@@ -29,8 +31,12 @@ def load_engine() -> None:
     global _loaded
     with _lock:
         if not _loaded:
-            for name in ENGINE_MODULES:
-                importlib.import_module(name)
+            try:
+                for name in ENGINE_MODULES:
+                    importlib.import_module(name)
+            except (ImportError, OSError) as exc:  # a broken install, a missing system library
+                raise GuiClassifierError(f"PyTorch could not be loaded ({exc}). The window cannot train or "
+                                         "predict: reinstall it (delete .venv, then make run).") from exc
             _loaded = True
 
 

@@ -80,3 +80,24 @@ def test_closing_while_pytorch_loads_asks_nothing_and_waits_for_it(tmp_path: Pat
     assert "busy: True" in out
     assert "closed: True" in out
     assert "worker left: False" in out
+
+
+def test_a_broken_pytorch_install_is_a_message(tmp_path: Path) -> None:
+    code = r'''
+import sys
+sys.modules["torch"] = None  # what a missing or broken torch looks like to an import
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+from guiclassifier.gui.main_window import MainWindow
+
+app = QApplication([])
+window = MainWindow(None, QSettings(sys.argv[1], QSettings.Format.IniFormat))
+window._show_error = lambda message: print("error shown:", message)
+window.show()
+while window.runner.busy:
+    app.processEvents()
+print("window still open:", window.isVisible())
+'''
+    out = run(code, str(tmp_path / "settings.ini"))
+    assert "error shown: PyTorch could not be loaded" in out and "reinstall" in out
+    assert "window still open: True" in out
