@@ -330,7 +330,8 @@ class Learner:
         opt = self.optimizer()
         for group, lr in zip(opt.param_groups, lrs):
             group["lr"] = lr
-        self.model.train()
+        if not self.model.training:  # train() walks every module: a quarter of a cached head epoch
+            self.model.train()
         with torch.autocast(self.device.type, enabled=self.amp):
             loss = self.criterion(self._forward(x), y)
         value = float(loss.item())
