@@ -1,12 +1,14 @@
 """The activation cache of the frozen body (fastai's precompute=True), on disk and memory-mapped.
 
 An entry is keyed by everything its numbers depend on: the body's weights (a digest of the
-tensors), the image size, and each file's path, label, size and modification time. Change any of
+tensors), how images become pixels (the image size, reduced-scale decoding, shrunk copies: see
+core.resized), the cache format (bumped when features are computed differently), and each
+file's path, label, size and modification time. Change any of
 them and the key changes, so a stale entry can never be served (fastai 0.7 keyed by file names
 and served stale activations). Entries are written to a temporary folder and renamed into place,
 so a cancelled run or a second process never leaves a half-written entry behind.
 
-A new entry copies the rows of files that an older entry of the same body and size already holds
+A new entry copies the rows of files that an older entry of the same body and reading already holds
 (same path, size and modification time), so moving, adding or fixing a few images recomputes only
 those images.
 """
@@ -40,7 +42,9 @@ from guiclassifier.core.events import (
 from guiclassifier.core.models import Classifier
 from guiclassifier.core.progress import EtaClock
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+"""2: features computed in the channels-last layout (they differ from 1's in the last bits, and
+training from either diverges over epochs: a run must not depend on what an older version cached)."""
 STAMPS_FILE = "stamps.json"
 
 
@@ -67,17 +71,22 @@ def file_stamp(path: str) -> str:
         return f"{path}\0missing"
 
 
-def cache_key(items: Sequence[Item], size: int, digest: str, stamps: Sequence[str]) -> str:
-    """`stamps`: file_stamp of each item."""
-    h = hashlib.sha256(f"format={CACHE_FORMAT};size={size};body={digest}\n".encode())
+def reading(data: ImageData) -> str:
+    """How `data` turns files into the body's input: part of every key."""
+    return f"size={data.size};{data.reader().describe()}"
+
+
+def cache_key(items: Sequence[Item], how: str, digest: str, stamps: Sequence[str]) -> str:
+    """`how`: reading(data); `stamps`: file_stamp of each item."""
+    h = hashlib.sha256(f"format={CACHE_FORMAT};{how};body={digest}\n".encode())
     for item, stamp in zip(items, stamps):
         h.update(f"{stamp}\0{item.label}\n".encode())
     return h.hexdigest()[:32]
 
 
-def _reusable_rows(cache_dir: Path, digest: str, size: int, stamps: Sequence[str]
+def _reusable_rows(cache_dir: Path, digest: str, how: str, stamps: Sequence[str]
                    ) -> dict[int, tuple[np.ndarray, int]]:
-    """For each position of `stamps` that an older entry of the same body and size computed:
+    """For each position of `stamps` that an older entry of the same body and reading computed:
     (that entry's features, its row). Entries that cannot be read are passed over."""
     wanted = {stamp: i for i, stamp in enumerate(stamps) if not stamp.endswith("\0missing")}
     found: dict[int, tuple[np.ndarray, int]] = {}
@@ -90,7 +99,7 @@ def _reusable_rows(cache_dir: Path, digest: str, size: int, stamps: Sequence[str
             continue
         try:
             meta = json.loads((folder / "meta.json").read_text())
-            if meta.get("body") != digest or meta.get("size") != size or meta.get("format") != CACHE_FORMAT:
+            if meta.get("body") != digest or meta.get("how") != how or meta.get("format") != CACHE_FORMAT:
                 continue
             old = json.loads((folder / STAMPS_FILE).read_text())
             entry = _open_entry(folder)
@@ -146,7 +155,8 @@ def activations(model: Classifier, data: ImageData, split: str, items: Sequence[
     cache_dir = cache_dir or default_cache_dir()
     digest = digest or body_digest(model)
     stamps = [file_stamp(i.path) for i in items]
-    key = cache_key(items, data.size, digest, stamps)
+    how = reading(data)
+    key = cache_key(items, how, digest, stamps)
     folder = cache_dir / key
     emit(PrecomputeStarted(split, len(items)))
     clock = EtaClock(len(items))
@@ -159,7 +169,7 @@ def activations(model: Classifier, data: ImageData, split: str, items: Sequence[
             shutil.rmtree(folder, ignore_errors=True)  # damaged entry: rebuild it below
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    reused = _reusable_rows(cache_dir, digest, data.size, stamps)
+    reused = _reusable_rows(cache_dir, digest, how, stamps)
     todo = [i for i in range(len(items)) if i not in reused]
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
     try:
@@ -180,7 +190,7 @@ def activations(model: Classifier, data: ImageData, split: str, items: Sequence[
         np.save(tmp / "labels.npy", labels)
         np.save(tmp / "rows.npy", np.flatnonzero(ok))
         (tmp / STAMPS_FILE).write_text(json.dumps(stamps))
-        (tmp / "meta.json").write_text(json.dumps({"split": split, "n": len(items), "size": data.size,
+        (tmp / "meta.json").write_text(json.dumps({"split": split, "n": len(items), "how": how,
                                                    "body": digest, "format": CACHE_FORMAT}))
         try:
             os.replace(tmp, folder)

@@ -63,6 +63,11 @@ class ImageReader:
             _store(img, copy)
         return img
 
+    def describe(self) -> str:
+        """What the pixels read depend on (for the keys of caches built from them); not where the
+        copies are kept."""
+        return f"side={self.side};copies={'yes' if self.folder is not None else 'no'};v{COPY_FORMAT}"
+
     def copy_path(self, path: str) -> Path | None:
         """Where the shrunk copy of `path` is or would be; None without a folder, or when the file
         cannot be seen (opening it then says why)."""

@@ -105,6 +105,30 @@ def test_unfrozen_training_stales_the_cache(tiny_learner: Learner) -> None:
     assert ended(events) == {"train": False, "valid": False}
 
 
+def test_how_images_are_read_changes_the_key_and_older_formats_are_not_served(dataset: Path, monkeypatch) -> None:
+    from guiclassifier.core import precompute
+
+    def fit_events(learner: Learner) -> dict[str, bool]:
+        events: list = []
+        learner.fit(1e-2, 1, callbacks=events.append)
+        return ended(events)
+
+    assert fit_events(new_learner(dataset)) == {"train": False, "valid": False}
+    no_copies = new_learner(dataset)
+    no_copies.attach_data(ImageData(no_copies.data.report, size=32, bs=8, num_workers=0, seed=0,
+                                    resized_cache=False))
+    assert fit_events(no_copies) == {"train": False, "valid": False}  # other pixels, other entry
+    more_zoom = new_learner(dataset)
+    more_zoom.attach_data(ImageData(more_zoom.data.report, size=32, bs=8, num_workers=0, seed=0, max_zoom=2.0))
+    assert fit_events(more_zoom) == {"train": False, "valid": False}  # JPEGs decoded at another scale
+    assert fit_events(new_learner(dataset)) == {"train": True, "valid": True}
+    # Entries of an older format (features computed another way) are neither served nor copied from.
+    monkeypatch.setattr(precompute, "CACHE_FORMAT", precompute.CACHE_FORMAT + 1)
+    events: list = []
+    new_learner(dataset).fit(1e-2, 1, callbacks=events.append)
+    assert [(e.from_cache, e.computed) for e in events if isinstance(e, PrecomputeEnded)] == [(False, 24), (False, 8)]
+
+
 def test_cancelled_build_leaves_no_entry(dataset: Path) -> None:
     token = CancelToken()
 
