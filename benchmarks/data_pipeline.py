@@ -34,6 +34,7 @@ from guiclassifier.core.resized import COPY_QUALITY, ImageReader, needed_side, s
 BIG = (2000, 1500)
 ARCH, BS = "mobilenet_v2", 32
 WORK = Path(tempfile.gettempdir()) / "gc-bench-bigjpeg"
+FULL_DECODE = ImageReader(10**6)  # as before this issue: no reduced-scale decoding, no copies
 
 
 def make_photo(src: Path, dst: Path, rng: np.random.Generator) -> None:
@@ -69,7 +70,7 @@ def make_sets(side: int) -> tuple[Path, Path]:
 
 def loader_rate(data: ImageData, reader_kind: str) -> float:
     """Images/s of the training loader alone (decode + augment, default loading processes)."""
-    reader = None if reader_kind == "full decode" else data.reader()
+    reader = FULL_DECODE if reader_kind == "full decode" else data.reader()
     loader = make_loader(data.train_items, data.train_tfm(), data.bs, True, data.num_workers, reader=reader)
     start = time.perf_counter()
     n = sum(len(b) for b in loader)
@@ -134,7 +135,7 @@ def main() -> None:
     print(f"  {'model, head training step (no loading)':<38} {model_rate(small_data):7.1f}")
 
     before = data(big, False)
-    before.reader = lambda: ImageReader(10**6)  # type: ignore[method-assign]  # no draft, no copies
+    before.reader = lambda: FULL_DECODE  # type: ignore[method-assign]
     full = epoch_time(before)
     print(f"\nhead epoch with augmentation, big photos decoded in full (before this issue), one run: {full:.1f} s")
     print(f"head epoch with augmentation, median of {args.repeats} (interleaved):")

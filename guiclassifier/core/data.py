@@ -17,12 +17,13 @@ import multiprocessing.context
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from guiclassifier.core.augment import (
@@ -279,7 +280,8 @@ class Batch:
 class ImageDataset(Dataset):
     """(path, label) items decoded to RGB and transformed; a file that fails is reported, not fatal."""
 
-    def __init__(self, items: Sequence[Item], transform: Transform, reader: ImageReader | None = None) -> None:
+    def __init__(self, items: Sequence[Item], transform: Transform,
+                 reader: Callable[[str], Image.Image] = open_rgb) -> None:
         self.items = list(items)
         self.transform = transform
         self.reader = reader
@@ -290,8 +292,7 @@ class ImageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | SkippedFile:
         item = self.items[index]
         try:
-            img = self.reader(item.path) if self.reader is not None else open_rgb(item.path)
-            return self.transform(img), item.label
+            return self.transform(self.reader(item.path)), item.label
         except ImageError as exc:
             return SkippedFile(item.path, exc.reason)
 
@@ -338,14 +339,14 @@ def start_loader_server(worker_start: str | None) -> None:
 def make_loader(items: Sequence[Item], transform: Transform, bs: int, shuffle: bool = False,
                 num_workers: int = 0, pin_memory: bool = False, for_training: bool | None = None,
                 generator: torch.Generator | None = None, worker_start: str | None = None,
-                reader: ImageReader | None = None) -> DataLoader:
+                reader: Callable[[str], Image.Image] = open_rgb) -> DataLoader:
     """A DataLoader yielding Batch objects. Shuffling draws from torch's global generator.
 
     `for_training` (default: same as shuffle) drops a final batch of one image, which breaks
     BatchNorm in training mode. Unshuffled loaders get a private generator unless one is given:
     validation, precompute and prediction must not draw from the global generator, or merely
     evaluating would change what the next training run does. `worker_start` picks how loading
-    processes start (see loader_context); `reader` opens the files (core.resized; default: open_rgb)."""
+    processes start (see loader_context); `reader` opens the files (ImageData's: core.resized.ImageReader)."""
     for_training = shuffle if for_training is None else for_training
     return DataLoader(
         ImageDataset(items, transform, reader), batch_size=bs, shuffle=shuffle,

@@ -12,7 +12,7 @@ import sys, time
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 from guiclassifier.gui.engine import engine_loaded
-from guiclassifier.gui.main_window import ENGINE_JOB, MainWindow
+from guiclassifier.gui.main_window import MainWindow
 
 assert "torch" not in sys.modules, "imported torch before the window was built"
 app = QApplication([])
