@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(p)
     p.add_argument("--recipe", default="lesson1", help="lesson1 or a recipe .json file")
     p.add_argument("--epochs-scale", type=float, default=1.0, help="shrink (<1) or stretch the recipe")
+    p.add_argument("--until-overfit", action=argparse.BooleanOptionalAction, default=None,
+                   help="every training stage stops after the first cycle that is worse than the best one and "
+                        "keeps the best cycle's weights (default: as the recipe says; lesson1 does it in its "
+                        "last stage)")
     p.add_argument("--out", type=Path, default=Path("model.gcm"), help="model file to write (default model.gcm)")
     p.add_argument("--json-log", type=Path, help="write every event as a JSON line to this file")
     p.add_argument("--checkpoints", type=Path,
@@ -248,6 +252,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     recipe = BUILTIN_RECIPES[args.recipe]() if args.recipe in BUILTIN_RECIPES else Recipe.load(args.recipe)
     if args.epochs_scale != 1.0:
         recipe = recipe.scaled(args.epochs_scale)
+    if args.until_overfit is not None:
+        recipe = recipe.with_until_overfit(args.until_overfit)
     dist_info = None
     if launched_by_torchrun():
         dist_info, args.device = init_from_env(args.device)

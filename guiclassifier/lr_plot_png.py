@@ -14,7 +14,8 @@ WIDTH, HEIGHT = 800, 500
 MARGIN = (70, 30, 30, 60)  # left, top, right, bottom
 RAW_COLOUR = (170, 190, 220)
 SMOOTH_COLOUR = (31, 90, 180)
-MARK_COLOURS = {"valley": (214, 39, 40), "steep": (44, 160, 44), "minimum": (148, 103, 189)}
+MARK_COLOURS = {"lesson": (0, 114, 178), "valley": (214, 39, 40), "steep": (44, 160, 44),
+                "minimum": (148, 103, 189)}
 
 
 def save_lr_plot(result: LRFindResult, path: str | Path, title: str = "lr_find") -> Path:

@@ -89,12 +89,27 @@ class EpochEnded(Event):
 
 
 @dataclass(frozen=True)
+class CycleEnded(Event):
+    """An SGDR cycle ended (lr annealed to ~0): its validation result, and whether it is the
+    best so far. With until_overfit, `stopping` says the fit ends here (this cycle was worse)."""
+
+    cycle: int  # from 0
+    n_cycles: int  # planned (the most, with until_overfit)
+    epochs_done: int
+    valid_loss: float
+    accuracy: float
+    best_cycle: int
+    stopping: bool
+
+
+@dataclass(frozen=True)
 class FitEnded(Event):
     epochs_done: int
     cancelled: bool
     diverged: bool
     message: str
     elapsed: float
+    kept_cycle: int | None = None  # with until_overfit: the cycle whose weights were kept (from 0)
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,7 @@ class LRFindEnded(Event):
     stopped_reason: str
     cancelled: bool
     suggestions: tuple[tuple[str, float], ...]
+    reasons: tuple[tuple[str, str], ...] = ()  # why each suggestion, one line
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from guiclassifier.core.errors import ImageError, ModelFileError, TrainingError
 from guiclassifier.core.events import (
     BatchEnded,
     Callback,
+    CycleEnded,
     Emitter,
     EpochEnded,
     EpochStarted,
@@ -55,6 +56,7 @@ from guiclassifier.core.events import (
 )
 from guiclassifier.core.lr_finder import LRFindResult, run_lr_find
 from guiclassifier.core.models import N_GROUPS, Classifier, build_classifier
+from guiclassifier.core.overfit import CycleJudge, CycleRecord, stop_message
 from guiclassifier.core.precompute import Activations, activations, body_digest
 from guiclassifier.core.progress import EtaClock
 from guiclassifier.core.rng import get_rng_state, seed_everything, set_rng_state
@@ -93,10 +95,20 @@ class FitResult:
     diverged: bool = False
     message: str = ""
     out_of_memory: bool = False
+    cycles: tuple[CycleRecord, ...] = ()
+    kept_cycle: int | None = None  # until_overfit: the cycle whose weights the model now has
+    stopped_early: bool = False  # until_overfit: a cycle was worse than the best one
 
     @property
     def epochs_done(self) -> int:
         return len(self.epochs)
+
+    @property
+    def final_accuracy(self) -> float | None:
+        """Validation accuracy of the weights the fit left (the kept cycle's, if one was kept)."""
+        if self.kept_cycle is not None:
+            return next(c.accuracy for c in self.cycles if c.cycle == self.kept_cycle)
+        return self.epochs[-1].accuracy if self.epochs else None
 
     @property
     def failed(self) -> bool:
@@ -161,7 +173,7 @@ class Learner:
                  size: int | None = None, augment: str = "side_on", max_zoom: float = 1.1,
                  precompute: bool = False, device: str | torch.device = "auto", opt: str = "sgd",
                  momentum: float = 0.9, wd: float | None = None, mixed_precision: bool | None = None,
-                 bn_freeze: bool = True, dist_info: DistInfo | None = None,
+                 bn_freeze: bool = True, train_bn: bool = False, dist_info: DistInfo | None = None,
                  weights_source: WeightsSource | None = None, history: list[dict[str, Any]] | None = None,
                  cache_dir: str | Path | None = None) -> None:
         if opt not in OPTIMIZERS:
@@ -181,7 +193,7 @@ class Learner:
         self.weights_source = weights_source or WeightsSource("random", "random")
         self.history: list[dict[str, Any]] = list(history or [])
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self.model.bn_freeze = bn_freeze
+        self.model.set_bn_modes(bn_freeze, train_bn)
         self.model.to(self.device, memory_format=torch.channels_last if uses_channels_last(self.device)
                       else torch.preserve_format)
         self.dist = dist_info
@@ -258,8 +270,16 @@ class Learner:
 
     @bn_freeze.setter
     def bn_freeze(self, on: bool) -> None:
-        self.model.bn_freeze = bool(on)
-        self.model.train(self.model.training)
+        self.model.set_bn_modes(on, self.model.train_bn)
+
+    @property
+    def train_bn(self) -> bool:
+        """Frozen groups' BatchNorm layers train (fastai v2's train_bn)."""
+        return self.model.train_bn
+
+    @train_bn.setter
+    def train_bn(self, on: bool) -> None:
+        self.model.set_bn_modes(self.model.bn_freeze, on)
 
     def describe_trainable(self) -> str:
         return {0: "all layers", 1: "upper body and head", 2: "head only"}[self.frozen_groups]
@@ -317,7 +337,9 @@ class Learner:
             if self.opt_name == "sgd":
                 self._optimizer = torch.optim.SGD(groups, lr=1e-3, momentum=self.momentum, weight_decay=self.wd)
             else:
-                self._optimizer = torch.optim.AdamW(groups, lr=1e-3, weight_decay=self.wd)
+                # fastai v2's Adam settings: a shorter memory of squared gradients, larger eps.
+                self._optimizer = torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.99), eps=1e-5,
+                                                    weight_decay=self.wd)
         return self._optimizer
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -340,7 +362,7 @@ class Learner:
         if not math.isfinite(value):
             opt.zero_grad(set_to_none=True)
             return value
-        if self.frozen_groups < N_GROUPS - 1:
+        if self.model.body_trains and not self._precompute:
             self._body_version += 1
         self._scaler.scale(loss).backward()
         average_gradients(self.model.parameters(), self.dist)
@@ -440,18 +462,22 @@ class Learner:
     def fit(self, lrs: float | Sequence[float], n_cycle: int, cycle_len: int | None = None,
             cycle_mult: int = 1, callbacks: Callback | Sequence[Callback] | None = None,
             cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
-            checkpoint_context: dict[str, Any] | None = None, _resume: dict[str, Any] | None = None
-            ) -> FitResult:
+            checkpoint_context: dict[str, Any] | None = None, until_overfit: bool = False,
+            _resume: dict[str, Any] | None = None) -> FitResult:
         """Train with SGDR: `n_cycle` cycles of `cycle_len` epochs growing by `cycle_mult`
         (without cycle_len: `n_cycle` epochs at a constant lr). `lrs`: one or one per group.
-        With `checkpoints`, a checkpoint is written at epoch ends (see core.checkpoint and
-        Learner.resume); `checkpoint_context` is stored with them (a recipe's place, for one)."""
+        `until_overfit`: `n_cycle` is the most; stop after the first cycle whose end is not better
+        (validation loss) than the best so far, and keep the best cycle end's weights (see
+        core.overfit). With `checkpoints`, a checkpoint is written at epoch ends (see
+        core.checkpoint and Learner.resume); `checkpoint_context` is stored with them (a recipe's
+        place, for one)."""
         skipped: dict[str, str] = {}  # path -> reason, for the closing message
         emit = Emitter(callbacks).also(
             lambda e: skipped.setdefault(e.path, e.reason) if isinstance(e, FileSkipped) else None)
         cancel = cancel or CancelToken()
         base_lrs = group_lrs(lrs, N_GROUPS)
         schedule = SGDR(n_cycle, cycle_len, cycle_mult)
+        judge = CycleJudge(schedule)
         self.reference = None  # the features change with training
         total_epochs = schedule.total_epochs()
         records: list[EpochRecord] = []
@@ -481,10 +507,15 @@ class Learner:
                                         f"{steps_per_epoch} now): the run cannot go on where it was")
                 start_epoch = int(_resume["epochs_done"])
                 records = [EpochRecord(**{**r, "lrs": tuple(r["lrs"])}) for r in _resume["records"]]
+                for r in records:
+                    judge.add(r.epoch + 1, r.valid_loss, r.accuracy)
+                judge.load_state_payload(_resume.get("best"))
                 # The generators as they were at that epoch's end: the same batch order follows.
                 set_rng_state(rng_from_payload(_resume["rng"]))
             step = start_epoch * steps_per_epoch
             for epoch in range(start_epoch, total_epochs):
+                if until_overfit and judge.last_was_worse:  # resumed after the stopping cycle
+                    break
                 emit(EpochStarted(epoch, total_epochs))
                 epoch_start = time.perf_counter()
                 running = _Running()
@@ -516,13 +547,24 @@ class Learner:
                 last_good = self._weights_copy()
                 emit(EpochEnded(epoch, total_epochs, record.train_loss, valid_loss, accuracy, record.seconds,
                                 clock.elapsed(), clock.eta(step)))
-                if checkpoints is not None and ((epoch + 1) % checkpoints.every == 0 or epoch + 1 == total_epochs) \
+                cycle = judge.add(epoch + 1, valid_loss, accuracy)
+                stopping = until_overfit and judge.last_was_worse
+                if cycle is not None:
+                    if until_overfit and cycle.best:
+                        judge.keep(cycle, last_good, self.optimizer().state_dict())
+                    emit(CycleEnded(cycle.cycle, len(judge.ends), epoch + 1, valid_loss, accuracy,
+                                    judge.best_cycle if judge.best_cycle is not None else cycle.cycle, stopping))
+                if checkpoints is not None and ((epoch + 1) % checkpoints.every == 0 or epoch + 1 == total_epochs
+                                                or stopping) \
                         and (self.dist is None or self.dist.is_main):
                     try:
                         self._write_checkpoint(checkpoints, base_lrs, n_cycle, cycle_len, cycle_mult,
-                                               epoch + 1, steps_per_epoch, records, checkpoint_context)
+                                               epoch + 1, steps_per_epoch, records, checkpoint_context,
+                                               until_overfit, judge.state_payload())
                     except ModelFileError as exc:  # a full disk must not end the training itself
                         checkpoint_error = checkpoint_error or str(exc)
+                if stopping:
+                    break
         except Cancelled:
             cancelled = True
             message = f"Stopped by the user after {len(records)} of {total_epochs} epochs."
@@ -538,6 +580,15 @@ class Learner:
             message = (f"Out of memory in epoch {epoch + 1}{settings}: the stage was stopped and "
                        f"the weights from {'the end of epoch ' + str(epoch) if records else 'before this fit'} "
                        "were kept. Try a smaller batch size or image size, or a smaller architecture.")
+        kept_cycle, stopped_early = None, False
+        if until_overfit and not (cancelled or diverged or out_of_memory) and judge.state is not None:
+            kept_cycle, stopped_early = judge.state.cycle, judge.last_was_worse
+            if stopped_early:
+                self._restore_state(judge.state.model, judge.state.optimizer)
+                message = stop_message(judge.cycles[-1], judge.state)
+            else:
+                message = (f"Trained {len(records)} epochs: every cycle improved on the one before, so the "
+                           f"last (cycle {kept_cycle + 1}) is kept. More cycles may help.")
         if not message:
             message = f"Trained {len(records)} epochs."
         if checkpoint_error:
@@ -550,13 +601,19 @@ class Learner:
                              "cycle_mult": cycle_mult, "precompute": self._precompute,
                              "trainable": self.describe_trainable(), "cancelled": cancelled,
                              "diverged": diverged, "out_of_memory": out_of_memory,
+                             "until_overfit": until_overfit, "kept_cycle": kept_cycle,
+                             "final_accuracy": judge.state.accuracy if kept_cycle is not None
+                             else (records[-1].accuracy if records else None),
+                             "cycles": [asdict(c) for c in judge.cycles],
                              "epochs": [asdict(r) for r in records]})
-        emit(FitEnded(len(records), cancelled, diverged, message, fit_clock.elapsed()))
-        return FitResult(tuple(records), cancelled, diverged, message, out_of_memory)
+        emit(FitEnded(len(records), cancelled, diverged, message, fit_clock.elapsed(), kept_cycle))
+        return FitResult(tuple(records), cancelled, diverged, message, out_of_memory, tuple(judge.cycles),
+                         kept_cycle, stopped_early)
 
     def _write_checkpoint(self, config: CheckpointConfig, base_lrs: tuple[float, ...], n_cycle: int,
                           cycle_len: int | None, cycle_mult: int, epochs_done: int, steps_per_epoch: int,
-                          records: list[EpochRecord], context: dict[str, Any] | None) -> None:
+                          records: list[EpochRecord], context: dict[str, Any] | None, until_overfit: bool,
+                          best: dict[str, Any] | None) -> None:
         from guiclassifier.core.modelfile import model_payload
 
         opt = self.optimizer()
@@ -564,7 +621,9 @@ class Learner:
             "model": model_payload(self),
             "optimizer": opt.state_dict(),
             "scaler": self._scaler.state_dict(),
-            "fit": {"lrs": list(base_lrs), "n_cycle": n_cycle, "cycle_len": cycle_len, "cycle_mult": cycle_mult},
+            "fit": {"lrs": list(base_lrs), "n_cycle": n_cycle, "cycle_len": cycle_len, "cycle_mult": cycle_mult,
+                    "until_overfit": until_overfit},
+            "best": best,
             "epochs_done": epochs_done,
             "steps_per_epoch": steps_per_epoch,
             "records": [{**asdict(r), "lrs": list(r.lrs)} for r in records],
@@ -597,8 +656,18 @@ class Learner:
             learner._scaler.load_state_dict(payload["scaler"])
         fit = payload["fit"]
         result = learner.fit(fit["lrs"], fit["n_cycle"], fit["cycle_len"], fit["cycle_mult"], callbacks, cancel,
-                             checkpoints, payload.get("context"), _resume=payload)
+                             checkpoints, payload.get("context"), bool(fit.get("until_overfit", False)),
+                             _resume=payload)
         return learner, result
+
+    def _restore_state(self, model: dict[str, torch.Tensor], optimizer: dict[str, Any] | None) -> None:
+        """Put back weights (and the optimizer state that went with them)."""
+        self.model.load_state_dict(model)
+        self._body_version += 1
+        if optimizer is not None:
+            self.optimizer().load_state_dict(optimizer)
+        else:
+            self._optimizer = None
 
     def _recover_from_out_of_memory(self, last_good: dict[str, torch.Tensor] | None) -> None:
         """Drop what the failed step held, and go back to the last completed epoch's weights."""

@@ -25,7 +25,11 @@ if TYPE_CHECKING:
 
 SMOOTHING_BETA = 0.98
 DIVERGE_FACTOR = 4.0
-SUGGESTION_NAMES = ("valley", "steep", "minimum")
+SUGGESTION_NAMES = ("lesson", "valley", "steep", "minimum")
+DEFAULT_SUGGESTION = "lesson"
+LESSON_FRACTION = 0.5
+"""The lesson rule's "clearly improving": the loss falls at least this share as fast as at its
+steepest (per decade of lr). Chosen by benchmarks/recipe_quality.py, see benchmarks/README.md."""
 
 
 @dataclass(frozen=True)
@@ -36,9 +40,23 @@ class LRFindResult:
     suggestions: dict[str, float] = field(default_factory=dict)
     stopped_reason: str = ""
     cancelled: bool = False
+    reasons: dict[str, str] = field(default_factory=dict)  # suggestion name -> why, one line
 
-    def suggested(self, name: str = "valley") -> float | None:
+    def suggested(self, name: str = DEFAULT_SUGGESTION) -> float | None:
         return self.suggestions.get(name)
+
+    def explain(self, name: str = DEFAULT_SUGGESTION) -> str:
+        """One line: which rule picked the lr and why, e.g. for the window's plot."""
+        return explain(self.suggestions, self.reasons, name, self.stopped_reason)
+
+
+def explain(suggestions: dict[str, float], reasons: dict[str, str], name: str = DEFAULT_SUGGESTION,
+            stopped_reason: str = "") -> str:
+    """'1.2e-02 by the lesson rule: why', or why there is no suggestion."""
+    lr = suggestions.get(name)
+    if lr is None:
+        return f"no suggestion ({stopped_reason})" if stopped_reason else "no suggestion"
+    return f"{lr:.2e} by the {name} rule: {reasons.get(name) or explain_rule(name)}"
 
 
 def _longest_descent(losses: Sequence[float]) -> tuple[int, int]:
@@ -55,11 +73,44 @@ def _longest_descent(losses: Sequence[float]) -> tuple[int, int]:
     return best_end - length[best_end] + 1, best_end
 
 
-def suggest(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> dict[str, float]:
-    """fastai v2's suggestions on the curve trimmed to [num_it//10 : -5] (whole curve if short).
+RULES = {
+    "lesson": "the highest lr where the loss is still clearly improving",
+    "valley": "the middle of the longest stretch where the loss falls (fastai v2)",
+    "steep": "where the loss falls fastest",
+    "minimum": "a tenth of the lr of the lowest loss",
+}
 
-    valley: half-way through the first two thirds of the longest descending stretch of the curve;
-    steep: steepest fall of loss against log(lr); minimum: the lr of lowest loss, divided by 10.
+
+def explain_rule(name: str) -> str:
+    return RULES.get(name, name)
+
+
+def lesson_lr(lrs: Sequence[float], losses: Sequence[float],
+              fraction: float = LESSON_FRACTION) -> tuple[float, str] | None:
+    """The lesson's pick: the highest lr, at or below the lowest loss, where the loss still falls
+    at least `fraction` as fast (per decade of lr) as where it falls fastest; with a reason."""
+    xs = np.log10(np.asarray(lrs, dtype=np.float64))
+    ys = np.asarray(losses, dtype=np.float64)
+    if len(xs) < 3:
+        return None
+    lowest = int(np.argmin(ys))
+    falls = -np.gradient(ys, xs)[: lowest + 1]  # loss drop per decade: positive while improving
+    steepest = float(falls.max()) if len(falls) else 0.0
+    if steepest <= 0:
+        return None
+    index = int(np.flatnonzero(falls >= fraction * steepest)[-1])
+    lr = float(10 ** xs[index])
+    return lr, (f"the highest lr where the loss still falls at least {fraction:.0%} as fast as at its "
+                f"steepest ({10 ** xs[int(np.argmax(falls))]:.1e}); lowest loss at {10 ** xs[lowest]:.1e}")
+
+
+def suggest_with_reasons(lrs: Sequence[float], losses: Sequence[float],
+                         num_it: int) -> tuple[dict[str, float], dict[str, str]]:
+    """Every rule's lr on the curve trimmed to [num_it//10 : -5] (whole curve if short), and why.
+
+    lesson: see lesson_lr; valley (fastai v2): half-way through the first two thirds of the
+    longest descending stretch of the curve; steep: steepest fall of loss against log(lr);
+    minimum: the lr of lowest loss, divided by 10.
     """
     lo, hi = num_it // 10, len(lrs) - 5
     if hi - lo < 5:
@@ -69,14 +120,24 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> dict[
     finite = np.isfinite(ys)
     xs, ys = xs[finite], ys[finite]
     if len(xs) < 3:
-        return {}
+        return {}, {}
     start, end = _longest_descent(ys.tolist())
     third = (end - start) / 3
     valley = xs[start + int(third) + int(third / 2)]
     slopes = np.diff(ys) / np.diff(np.log(xs))
     steep = xs[int(np.argmin(slopes))]
     minimum = xs[int(np.argmin(ys))] / 10
-    return {"valley": float(valley), "steep": float(steep), "minimum": float(minimum)}
+    suggestions = {"valley": float(valley), "steep": float(steep), "minimum": float(minimum)}
+    reasons = {name: explain_rule(name) for name in suggestions}
+    lesson = lesson_lr(xs.tolist(), ys.tolist())
+    if lesson is not None:
+        suggestions, reasons = {"lesson": lesson[0], **suggestions}, {"lesson": lesson[1], **reasons}
+    return suggestions, reasons
+
+
+def suggest(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> dict[str, float]:
+    """Every rule's lr (see suggest_with_reasons)."""
+    return suggest_with_reasons(lrs, losses, num_it)[0]
 
 
 def run_lr_find(learner: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
@@ -123,6 +184,6 @@ def run_lr_find(learner: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, 
         reason, cancelled = "cancelled", True
     finally:
         learner.restore(snapshot)
-    suggestions = suggest(lrs, smooth, num_it)
-    emit(LRFindEnded(len(lrs), reason, cancelled, tuple(suggestions.items())))
-    return LRFindResult(tuple(lrs), tuple(smooth), tuple(raw), suggestions, reason, cancelled)
+    suggestions, reasons = suggest_with_reasons(lrs, smooth, num_it)
+    emit(LRFindEnded(len(lrs), reason, cancelled, tuple(suggestions.items()), tuple(reasons.items())))
+    return LRFindResult(tuple(lrs), tuple(smooth), tuple(raw), suggestions, reason, cancelled, reasons)

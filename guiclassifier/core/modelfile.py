@@ -53,6 +53,9 @@ def model_payload(learner: Learner) -> dict[str, Any]:
         "std": model.normalize.std.flatten().tolist(),
         "frozen_groups": model.frozen_groups,
         "bn_freeze": model.bn_freeze,
+        # How it was being trained, so a resumed or reopened model trains on the same way.
+        "training": {"opt": learner.opt_name, "momentum": learner.momentum, "wd": learner.wd,
+                     "train_bn": model.train_bn},
         "weights_source": learner.weights_source.describe(),
         # JSON text keeps the history free of types that weights_only loading would refuse.
         "history_json": json.dumps(learner.history),
@@ -62,6 +65,24 @@ def model_payload(learner: Learner) -> dict[str, Any]:
         payload["reference_samples"] = learner.reference.samples
         payload["reference_threshold"] = learner.reference.threshold
     return payload
+
+
+def _training_settings(payload: dict[str, Any]) -> dict[str, Any]:
+    """The optimizer and BatchNorm settings a model was trained with; files from before they
+    were stored get the defaults."""
+    raw = payload.get("training")
+    if not isinstance(raw, dict):
+        return {}
+    settings: dict[str, Any] = {}
+    if raw.get("opt") in ("sgd", "adamw"):
+        settings["opt"] = raw["opt"]
+    for key in ("momentum", "wd"):
+        value = raw.get(key)
+        if isinstance(value, float) and math.isfinite(value) and value >= 0:
+            settings[key] = value
+    if isinstance(raw.get("train_bn"), bool):
+        settings["train_bn"] = raw["train_bn"]
+    return settings
 
 
 def save_atomically(payload: dict[str, Any], path: Path, what: str = "the model") -> Path:
@@ -153,7 +174,8 @@ def learner_from_payload(payload: dict[str, Any], path: Path, data: ImageData | 
     learner = Learner(model, payload["arch"], classes, data, size=int(payload["size"]),
                       augment=payload.get("augment", "side_on"), max_zoom=float(payload.get("max_zoom", 1.1)),
                       weights_source=WeightsSource("file", Path(path).name, str(path)), history=history,
-                      **{"bn_freeze": bool(payload.get("bn_freeze", True)), **kwargs})
+                      **{"bn_freeze": bool(payload.get("bn_freeze", True)), **_training_settings(payload),
+                         **kwargs})
     # A missing or malformed reference only means no familiarity warnings until it is rebuilt.
     samples, threshold = payload.get("reference_samples"), payload.get("reference_threshold")
     if isinstance(samples, torch.Tensor) and samples.ndim == 2 and samples.shape[1] == model.n_features \

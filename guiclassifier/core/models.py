@@ -110,6 +110,9 @@ class Classifier(nn.Module):
         # fastai 0.7's bn_freeze: the body's BatchNorm keeps its ImageNet statistics even when
         # unfrozen. On small datasets re-estimating them from batches costs accuracy (see README).
         self.bn_freeze = False
+        # fastai v2's train_bn: the BatchNorm layers of frozen groups still train (weights and
+        # statistics), so the body adapts its normalisation to the new images while frozen.
+        self.train_bn = False
 
     @property
     def layer_groups(self) -> tuple[nn.ModuleList, ...]:
@@ -128,19 +131,33 @@ class Classifier(nn.Module):
         if not 0 <= n < N_GROUPS:
             raise ValueError(f"freeze_to takes 0..{N_GROUPS - 1} (got {n})")
         for i, group in enumerate(self.layer_groups):
-            for p in group.parameters():
-                p.requires_grad_(i >= n)
+            for m in group.modules():
+                trains = i >= n or (self.train_bn and isinstance(m, nn.modules.batchnorm._BatchNorm))
+                for p in m.parameters(recurse=False):
+                    p.requires_grad_(trains)
         self.frozen_groups = n
         self.train(self.training)
+
+    def set_bn_modes(self, bn_freeze: bool, train_bn: bool) -> None:
+        """Change bn_freeze / train_bn; which parameters train and BatchNorm modes follow."""
+        self.bn_freeze, self.train_bn = bool(bn_freeze), bool(train_bn)
+        self.freeze_to(self.frozen_groups)
+
+    @property
+    def body_trains(self) -> bool:
+        """Whether a training step can change the body (so its cached activations)."""
+        return self.frozen_groups < N_GROUPS - 1 or self.train_bn
 
     def train(self, mode: bool = True) -> Classifier:
         super().train(mode)
         if mode:
-            fixed = N_GROUPS - 1 if self.bn_freeze else self.frozen_groups
-            for group in self.layer_groups[:fixed]:
-                for m in group.modules():
-                    if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                        m.eval()
+            for i, group in enumerate(self.layer_groups[:N_GROUPS - 1]):
+                # Frozen groups keep their statistics unless train_bn; unfrozen ones with bn_freeze.
+                fixed = not self.train_bn if i < self.frozen_groups else self.bn_freeze
+                if fixed:
+                    for m in group.modules():
+                        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                            m.eval()
         return self
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from guiclassifier.core.errors import GuiClassifierError
-from guiclassifier.core.lr_finder import SUGGESTION_NAMES, LRFindResult
+from guiclassifier.core.lr_finder import DEFAULT_SUGGESTION, SUGGESTION_NAMES, LRFindResult
 
 
 class RecipeError(GuiClassifierError):
@@ -24,7 +24,7 @@ class RecipeError(GuiClassifierError):
 class SuggestedLR:
     """The last lr_find's suggestion, divided per layer group (e.g. divisors 100, 10, 1)."""
 
-    suggestion: str = "valley"
+    suggestion: str = DEFAULT_SUGGESTION
     divisors: tuple[float, ...] = (1.0,)
     fallback: float = 1e-2  # used when no lr_find ran or it gave no suggestion
 
@@ -76,12 +76,17 @@ class Train:
     n_cycle: int = 1
     cycle_len: int | None = None
     cycle_mult: int = 1
+    until_overfit: bool = False  # n_cycle is the most; stop when a cycle is worse, keep the best
 
     def describe(self) -> str:
         if self.cycle_len is None:
-            return f"Train {self.n_cycle} epoch{'s' if self.n_cycle != 1 else ''}"
+            text = f"Train {self.n_cycle} epoch{'s' if self.n_cycle != 1 else ''}"
+            return text + (" until it over-fits" if self.until_overfit else "")
         epochs = sum(self.cycle_len * self.cycle_mult ** i for i in range(self.n_cycle))
         mult = f", cycle_mult {self.cycle_mult}" if self.cycle_mult != 1 else ""
+        if self.until_overfit:
+            return (f"Train until it over-fits: up to {self.n_cycle} cycles of {self.cycle_len} epoch{mult} "
+                    f"(at most {epochs} epochs), keeping the best cycle")
         return f"Train {self.n_cycle} cycles of {self.cycle_len} epoch{mult} ({epochs} epochs)"
 
 
@@ -112,6 +117,11 @@ class Recipe:
                 stage = replace(stage, num_it=max(20, round(stage.num_it * epochs_scale)))
             stages.append(stage)
         return Recipe(self.name, tuple(stages))
+
+    def with_until_overfit(self, on: bool) -> Recipe:
+        """The same recipe with every Train stage's until_overfit set to `on`."""
+        return Recipe(self.name, tuple(replace(s, until_overfit=on) if isinstance(s, Train) else s
+                                       for s in self.stages))
 
     # ----- files --------------------------------------------------------------------------
 
@@ -169,7 +179,7 @@ def _lr_spec(value: Any, where: str) -> LRSpec:
         unknown = set(value) - {"suggestion", "divisors", "fallback"}
         if unknown:
             raise RecipeError(f"unknown field {where}.{sorted(unknown)[0]}")
-        name = value.get("suggestion", "valley")
+        name = value.get("suggestion", DEFAULT_SUGGESTION)
         if name not in SUGGESTION_NAMES:
             raise RecipeError(f"{where}.suggestion must be one of {', '.join(SUGGESTION_NAMES)} (got {name!r})")
         divisors = value.get("divisors", [1.0])
@@ -211,7 +221,7 @@ def stage_from_dict(raw: Any, where: str = "stage") -> Stage:
             kwargs[key] = value
         elif key == "ratios":
             kwargs[key] = None if value is None else tuple(_number(v, here) for v in value)
-        elif key in ("on", "tta"):
+        elif key in ("on", "tta", "until_overfit"):
             if not isinstance(value, bool):
                 raise RecipeError(f"{here} must be true or false (got {value!r})")
             kwargs[key] = value
@@ -220,18 +230,24 @@ def stage_from_dict(raw: Any, where: str = "stage") -> Stage:
     return cls(**kwargs)
 
 
+GROUP_RATIO = 3.0
+"""Each layer group trains at this many times the lr of the group before it (the seed: 3x-10x;
+fastai v2's slice(lr/9, lr)). Chosen by benchmarks/recipe_quality.py, see benchmarks/README.md."""
+DIVISORS = (GROUP_RATIO ** 2, GROUP_RATIO, 1.0)
+
+
 def lesson1() -> Recipe:
-    """The fast.ai lesson-1 recipe from the seed notes."""
+    """The fast.ai lesson-1 recipe from the seed notes; the last stage trains until it over-fits."""
     return Recipe("lesson1", (
         SetPrecompute(True),
         LRFind(),
-        Train(SuggestedLR("valley"), n_cycle=2),
+        Train(SuggestedLR(), n_cycle=2),
         SetPrecompute(False),
-        Train(SuggestedLR("valley"), n_cycle=3, cycle_len=1),
+        Train(SuggestedLR(), n_cycle=3, cycle_len=1),
         Unfreeze(),
-        LRFind(ratios=(0.01, 0.1, 1.0)),
-        Train(SuggestedLR("valley", divisors=(100.0, 10.0, 1.0), fallback=1e-3), n_cycle=3, cycle_len=1,
-              cycle_mult=2),
+        LRFind(ratios=tuple(1 / d for d in DIVISORS)),
+        Train(SuggestedLR(divisors=DIVISORS, fallback=1e-3), n_cycle=4, cycle_len=1, cycle_mult=2,
+              until_overfit=True),
         Evaluate(tta=True),
     ))
 

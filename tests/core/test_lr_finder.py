@@ -106,7 +106,12 @@ def test_suggestions_on_a_known_curve() -> None:
     x = np.log10(lrs)
     losses = 2.0 - 1.5 / (1 + np.exp(-(x + 3) * 3)) + np.where(x > -0.5, (x + 0.5) ** 2 * 4, 0)
     s = suggest(lrs.tolist(), losses.tolist(), 100)
-    assert set(s) == {"valley", "steep", "minimum"}
+    assert set(s) == {"lesson", "valley", "steep", "minimum"}
+    # The lesson rule: above the steepest point, below the minimum, the loss still falling fast.
+    assert s["steep"] < s["lesson"] < s["minimum"] * 10
+    falls = -np.gradient(losses, x)
+    at = int(np.argmin(abs(lrs - s["lesson"])))
+    assert falls[at] >= 0.5 * falls.max() > falls[at + 3]
     assert 1e-4 < s["steep"] < 1e-2  # steepest fall is around 1e-3
     assert s["minimum"] == pytest.approx(lrs[int(np.argmin(losses))] / 10)
     assert 1e-5 < s["valley"] < s["minimum"] * 10

@@ -20,6 +20,7 @@ from guiclassifier.core.recipe import (
     Train,
     Unfreeze,
     lesson1,
+    stage_from_dict,
 )
 from guiclassifier.core.recipe_runner import run_recipe
 
@@ -32,8 +33,11 @@ def test_lesson1_follows_the_seed_notes() -> None:
     assert stages[2].n_cycle == 2 and stages[2].cycle_len is None
     assert (stages[4].n_cycle, stages[4].cycle_len) == (3, 1)
     final = stages[7]
-    assert (final.n_cycle, final.cycle_len, final.cycle_mult) == (3, 1, 2)
-    assert final.lrs.divisors == (100.0, 10.0, 1.0)
+    # cycle_mult 2 until it over-fits: at most 4 cycles (1 + 2 + 4 + 8 epochs)
+    assert (final.n_cycle, final.cycle_len, final.cycle_mult, final.until_overfit) == (4, 1, 2, True)
+    # 3x between layer groups (the seed: 3x-10x), the unfrozen sweep with the same ratios
+    assert final.lrs.suggestion == "lesson" and final.lrs.divisors == (9.0, 3.0, 1.0)
+    assert stages[6].ratios == pytest.approx((1 / 9, 1 / 3, 1.0))
     assert stages[8].tta
 
 
@@ -93,7 +97,7 @@ def test_run_recipe_emits_stages_and_records_history(tiny_learner: Learner) -> N
     record = tiny_learner.history[-1]
     assert record["kind"] == "recipe" and record["name"] == "mini"
     train_record = record["stages_run"][2]
-    suggested = record["stages_run"][1]["suggestions"].get("valley", 1e-2)
+    suggested = record["stages_run"][1]["suggestions"].get("lesson", 1e-2)
     assert train_record["lrs_used"] == pytest.approx([suggested] * 3)
     assert tiny_learner.frozen_groups == 0 and not tiny_learner.precompute
 
@@ -109,3 +113,15 @@ def test_cancel_ends_the_recipe_within_a_stage(tiny_learner: Learner) -> None:
     result = run_recipe(tiny_learner, recipe, cb, token)
     assert result.cancelled and result.completed == 0
     assert tiny_learner.history[-1]["cancelled"] is True
+
+
+def test_until_overfit_is_a_recipe_field_on_in_lesson1s_last_stage() -> None:
+    last = [s for s in lesson1().stages if isinstance(s, Train)][-1]
+    assert last.until_overfit and last.cycle_mult == 2 and "over-fits" in last.describe()
+    assert not any(s.until_overfit for s in lesson1().stages[:-2] if isinstance(s, Train))
+    assert Recipe.from_dict(lesson1().to_dict()) == lesson1()
+    off = lesson1().with_until_overfit(False)
+    assert not any(s.until_overfit for s in off.stages if isinstance(s, Train))
+    with pytest.raises(RecipeError, match="until_overfit must be true or false"):
+        stage_from_dict({"stage": "Train", "until_overfit": "yes"}, "stages[0]")
+
