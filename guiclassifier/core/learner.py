@@ -171,9 +171,9 @@ class Learner:
 
     def __init__(self, model: Classifier, arch: str, classes: Sequence[str], data: ImageData | None = None, *,
                  size: int | None = None, augment: str = "side_on", max_zoom: float = 1.1,
-                 precompute: bool = False, device: str | torch.device = "auto", opt: str = "sgd",
+                 precompute: bool = False, device: str | torch.device = "auto", opt: str = "adamw",
                  momentum: float = 0.9, wd: float | None = None, mixed_precision: bool | None = None,
-                 bn_freeze: bool = True, train_bn: bool = False, dist_info: DistInfo | None = None,
+                 bn_freeze: bool = False, train_bn: bool = False, dist_info: DistInfo | None = None,
                  weights_source: WeightsSource | None = None, history: list[dict[str, Any]] | None = None,
                  cache_dir: str | Path | None = None) -> None:
         if opt not in OPTIMIZERS:
@@ -218,13 +218,10 @@ class Learner:
     def pretrained(cls, arch: str, data: ImageData, precompute: bool = False,
                    weights: str | Path | None = "auto", seed: int | None = None, **kwargs: Any) -> Learner:
         """A new learner on `data` with ImageNet weights (or a weights file, or None for random),
-        body frozen as in fastai's ConvLearner.pretrained. `seed` defaults to the data's seed.
-        bn_freeze defaults to on for pretrained weights only: random weights have no statistics
-        worth keeping."""
+        body frozen as in fastai's ConvLearner.pretrained. `seed` defaults to the data's seed."""
         seed_everything(data.seed if seed is None else seed)
         model, source = build_classifier(arch, data.c, weights)
         model.freeze_to(N_GROUPS - 1)
-        kwargs.setdefault("bn_freeze", source.kind != "random")
         return cls(model, arch, data.classes, data, precompute=precompute, weights_source=source, **kwargs)
 
     @classmethod

@@ -27,9 +27,11 @@ SMOOTHING_BETA = 0.98
 DIVERGE_FACTOR = 4.0
 SUGGESTION_NAMES = ("lesson", "valley", "steep", "minimum")
 DEFAULT_SUGGESTION = "lesson"
-LESSON_FRACTION = 0.5
-"""The lesson rule's "clearly improving": the loss falls at least this share as fast as at its
-steepest (per decade of lr). Chosen by benchmarks/recipe_quality.py, see benchmarks/README.md."""
+LESSON_DIVISOR = 10.0
+"""The lesson rule picks the lr where the loss bottoms out divided by this: the highest lr where
+the loss is still clearly improving. Chosen by measurement, see benchmarks/README.md."""
+LAG_FREE_HALF_WIDTH = 0.6
+"""Half-width, in decades of lr, of the centred average the lesson rule reads the curve through."""
 
 
 @dataclass(frozen=True)
@@ -85,30 +87,43 @@ def explain_rule(name: str) -> str:
     return RULES.get(name, name)
 
 
-def lesson_lr(lrs: Sequence[float], losses: Sequence[float],
-              fraction: float = LESSON_FRACTION) -> tuple[float, str] | None:
-    """The lesson's pick: the highest lr, at or below the lowest loss, where the loss still falls
-    at least `fraction` as fast (per decade of lr) as where it falls fastest; with a reason."""
+def lag_free(lrs: Sequence[float], raw: Sequence[float], half_width: float = LAG_FREE_HALF_WIDTH) -> np.ndarray:
+    """The raw losses averaged over +-`half_width` decades of lr around each point. The shown
+    curve's moving average (beta 0.98) trails the raw loss by about 50 iterations, several decades
+    of a 100-iteration sweep: its minimum sits far right of where the loss really bottoms out."""
     xs = np.log10(np.asarray(lrs, dtype=np.float64))
-    ys = np.asarray(losses, dtype=np.float64)
-    if len(xs) < 3:
+    ys = np.asarray(raw, dtype=np.float64)
+    out = np.full(len(ys), np.nan)
+    for i, x in enumerate(xs):
+        window = ys[np.abs(xs - x) <= half_width]
+        window = window[np.isfinite(window)]
+        if len(window):
+            out[i] = window.mean()
+    return out
+
+
+def lesson_lr(lrs: Sequence[float], raw: Sequence[float],
+              divisor: float = LESSON_DIVISOR) -> tuple[float, str] | None:
+    """The lesson's pick, "the highest lr where the loss is still clearly improving": the lr where
+    the lag-free curve bottoms out, divided by `divisor`; with a one-line reason."""
+    curve = lag_free(lrs, raw)
+    if len(curve) < 3 or not np.isfinite(curve).any():
         return None
-    lowest = int(np.argmin(ys))
-    falls = -np.gradient(ys, xs)[: lowest + 1]  # loss drop per decade: positive while improving
-    steepest = float(falls.max()) if len(falls) else 0.0
-    if steepest <= 0:
-        return None
-    index = int(np.flatnonzero(falls >= fraction * steepest)[-1])
-    lr = float(10 ** xs[index])
-    return lr, (f"the highest lr where the loss still falls at least {fraction:.0%} as fast as at its "
-                f"steepest ({10 ** xs[int(np.argmax(falls))]:.1e}); lowest loss at {10 ** xs[lowest]:.1e}")
+    lowest = int(np.nanargmin(curve))
+    if lowest == 0:
+        return None  # the loss never fell
+    at = float(lrs[lowest])
+    return at / divisor, (f"{divisor:g}x below the lr where the loss bottoms out ({at:.1e}, raw loss averaged "
+                          f"over +-{LAG_FREE_HALF_WIDTH:g} decades), where it is still clearly improving")
 
 
-def suggest_with_reasons(lrs: Sequence[float], losses: Sequence[float],
-                         num_it: int) -> tuple[dict[str, float], dict[str, str]]:
-    """Every rule's lr on the curve trimmed to [num_it//10 : -5] (whole curve if short), and why.
+def suggest_with_reasons(lrs: Sequence[float], losses: Sequence[float], num_it: int,
+                         raw: Sequence[float] | None = None) -> tuple[dict[str, float], dict[str, str]]:
+    """Every rule's lr, and why. fastai v2's rules read the smoothed `losses` trimmed to
+    [num_it//10 : -5] (the whole curve if short); the lesson rule reads the `raw` losses
+    (see lesson_lr), when given.
 
-    lesson: see lesson_lr; valley (fastai v2): half-way through the first two thirds of the
+    valley (fastai v2): half-way through the first two thirds of the
     longest descending stretch of the curve; steep: steepest fall of loss against log(lr);
     minimum: the lr of lowest loss, divided by 10.
     """
@@ -129,15 +144,16 @@ def suggest_with_reasons(lrs: Sequence[float], losses: Sequence[float],
     minimum = xs[int(np.argmin(ys))] / 10
     suggestions = {"valley": float(valley), "steep": float(steep), "minimum": float(minimum)}
     reasons = {name: explain_rule(name) for name in suggestions}
-    lesson = lesson_lr(xs.tolist(), ys.tolist())
+    lesson = lesson_lr(lrs, raw) if raw is not None else None
     if lesson is not None:
         suggestions, reasons = {"lesson": lesson[0], **suggestions}, {"lesson": lesson[1], **reasons}
     return suggestions, reasons
 
 
-def suggest(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> dict[str, float]:
+def suggest(lrs: Sequence[float], losses: Sequence[float], num_it: int,
+            raw: Sequence[float] | None = None) -> dict[str, float]:
     """Every rule's lr (see suggest_with_reasons)."""
-    return suggest_with_reasons(lrs, losses, num_it)[0]
+    return suggest_with_reasons(lrs, losses, num_it, raw)[0]
 
 
 def run_lr_find(learner: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
@@ -184,6 +200,6 @@ def run_lr_find(learner: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, 
         reason, cancelled = "cancelled", True
     finally:
         learner.restore(snapshot)
-    suggestions, reasons = suggest_with_reasons(lrs, smooth, num_it)
+    suggestions, reasons = suggest_with_reasons(lrs, smooth, num_it, raw)
     emit(LRFindEnded(len(lrs), reason, cancelled, tuple(suggestions.items()), tuple(reasons.items())))
     return LRFindResult(tuple(lrs), tuple(smooth), tuple(raw), suggestions, reason, cancelled, reasons)

@@ -72,7 +72,7 @@ def _training_settings(payload: dict[str, Any]) -> dict[str, Any]:
     were stored get the defaults."""
     raw = payload.get("training")
     if not isinstance(raw, dict):
-        return {}
+        return {"opt": "sgd", "wd": 1e-4}  # how every model was trained before this was stored
     settings: dict[str, Any] = {}
     if raw.get("opt") in ("sgd", "adamw"):
         settings["opt"] = raw["opt"]
@@ -174,7 +174,7 @@ def learner_from_payload(payload: dict[str, Any], path: Path, data: ImageData | 
     learner = Learner(model, payload["arch"], classes, data, size=int(payload["size"]),
                       augment=payload.get("augment", "side_on"), max_zoom=float(payload.get("max_zoom", 1.1)),
                       weights_source=WeightsSource("file", Path(path).name, str(path)), history=history,
-                      **{"bn_freeze": bool(payload.get("bn_freeze", True)), **_training_settings(payload),
+                      **{"bn_freeze": bool(payload.get("bn_freeze", False)), **_training_settings(payload),
                          **kwargs})
     # A missing or malformed reference only means no familiarity warnings until it is rebuilt.
     samples, threshold = payload.get("reference_samples"), payload.get("reference_threshold")

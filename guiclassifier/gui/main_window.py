@@ -52,7 +52,8 @@ from PySide6.QtWidgets import (
 from guiclassifier.core import events as ev
 from guiclassifier.core.archs import DESCRIPTIONS, PREFERENCE
 from guiclassifier.core.errors import DataError, GuiClassifierError
-from guiclassifier.core.recipe import Recipe, lesson1
+from guiclassifier.core.lr_finder import DEFAULT_SUGGESTION, explain
+from guiclassifier.core.recipe import GROUP_RATIO, Recipe, lesson1
 from guiclassifier.core.schedules import SGDR
 from guiclassifier.gui.engine import engine_loaded, load_engine
 from guiclassifier.gui.widgets.data_view import DataView
@@ -257,7 +258,7 @@ class MainWindow(QMainWindow):
         self.ratio_spin = QDoubleSpinBox()
         self.ratio_spin.setObjectName("ratioSpin")
         self.ratio_spin.setRange(1.0, 100.0)
-        self.ratio_spin.setValue(10.0)
+        self.ratio_spin.setValue(GROUP_RATIO)
         self.ratio_spin.setSuffix("x")
         self.ratio_spin.setToolTip("Each earlier layer group trains this many times slower (3x-10x)")
         self.ratio_spin.valueChanged.connect(lambda _: self._update_schedule())
@@ -275,6 +276,13 @@ class MainWindow(QMainWindow):
         self.epochs_label = QLabel()
         self.epochs_label.setObjectName("epochsLabel")
         form.addRow("Total epochs", self.epochs_label)
+        self.overfit_check = QCheckBox("Until it over-fits (keep the best cycle)")
+        self.overfit_check.setObjectName("untilOverfitCheck")
+        self.overfit_check.setToolTip("Stop after the first cycle whose validation loss is worse than the best "
+                                      "cycle's, and go back to the best cycle's weights. The cycles above are "
+                                      "then the most that run.")
+        self.overfit_check.toggled.connect(lambda _: self._update_schedule())
+        form.addRow(self.overfit_check)
         for spin in (self.cycles_spin, self.cycle_len_spin, self.cycle_mult_spin):
             spin.valueChanged.connect(lambda _: self._update_schedule())
 
@@ -409,8 +417,9 @@ class MainWindow(QMainWindow):
                           (self.valid_pct_spin, "valid_pct")):
             if s.value(key) is not None:
                 spin.setValue(int(s.value(key)))
-        if s.value("resized_cache") is not None:
-            self.resized_check.setChecked(str(s.value("resized_cache")).lower() == "true")
+        for check, key in ((self.resized_check, "resized_cache"), (self.overfit_check, "until_overfit")):
+            if s.value(key) is not None:
+                check.setChecked(str(s.value(key)).lower() == "true")
         for combo, key in ((self.augment_combo, "augment"), (self.arch_combo, "arch")):
             index = combo.findData(s.value(key))
             if index >= 0:
@@ -427,6 +436,7 @@ class MainWindow(QMainWindow):
         s.setValue("augment", self.augment_combo.currentData())
         s.setValue("arch", self.arch_combo.currentData())
         s.setValue("resized_cache", self.resized_check.isChecked())
+        s.setValue("until_overfit", self.overfit_check.isChecked())
         s.sync()
 
     # ----- state ------------------------------------------------------------------------
@@ -444,7 +454,7 @@ class MainWindow(QMainWindow):
         for w in (self.data_path_edit, self.size_spin, self.bs_spin, self.augment_combo, self.seed_spin,
                   self.valid_pct_spin, self.resized_check, self.arch_combo, self.weights_combo, self.device_combo,
                   self.data_view.redraw_button, self.lr_edit, self.cycles_spin, self.cycle_len_spin,
-                  self.cycle_mult_spin, self.ratio_spin, self.sweeps_spin):
+                  self.cycle_mult_spin, self.ratio_spin, self.sweeps_spin, self.overfit_check):
             w.setEnabled(not busy)
         self.precompute_check.setEnabled(not busy and not unfrozen)
         for w in (self.predict_view.files_button, self.predict_view.folder_button, self.predict_view.tta_check,
@@ -623,8 +633,9 @@ class MainWindow(QMainWindow):
         mults = schedule.multipliers(steps)
         lrs = self.group_lrs()
         self.schedule_plot.set_schedule([[lr * m for m in mults] for lr in lrs], steps)
-        self.epochs_label.setText(f"{schedule.total_epochs()}  ({' + '.join(map(str, schedule.cycle_epochs()))})"
-                                  if schedule.cycle_len else str(schedule.total_epochs()))
+        text = (f"{schedule.total_epochs()}  ({' + '.join(map(str, schedule.cycle_epochs()))})"
+                if schedule.cycle_len else str(schedule.total_epochs()))
+        self.epochs_label.setText(f"at most {text}" if self.overfit_check.isChecked() else text)
         self.ratio_label.setText("lrs: " + " / ".join(f"{lr:.1e}" for lr in lrs))
 
     # ----- recipe steps -----------------------------------------------------------------
@@ -665,13 +676,15 @@ class MainWindow(QMainWindow):
         sweeps = self.sweeps_spin.value()
         precompute = self.precompute_check.isChecked()
         settings = self._run_settings()
+        ratio = self.ratio_spin.value()
         self.tabs.setCurrentWidget(self.lr_plot)
 
         def job(cb, cancel):
             learner = self._learner_for_run(settings)
             if learner.frozen_groups == learner.n_groups - 1:
                 learner.precompute = precompute
-            ratios = (0.01, 0.1, 1.0) if learner.frozen_groups == 0 else None
+            # Unfrozen, the sweep keeps the groups' ratios, as training will.
+            ratios = (1 / ratio ** 2, 1 / ratio, 1.0) if learner.frozen_groups == 0 else None
             results = [learner.lr_find(ratios=ratios, callbacks=cb, cancel=cancel)]
             for i in range(1, sweeps):  # other batch orders, for the spread band
                 if cancel.cancelled:
@@ -696,6 +709,7 @@ class MainWindow(QMainWindow):
         lrs = self.group_lrs()
         schedule = self._schedule()
         precompute = self.precompute_check.isChecked()
+        until_overfit = self.overfit_check.isChecked()
         settings = self._run_settings()
         self.tabs.setCurrentIndex(3)
         self._stage_label = "head" if self.learner is None or self.learner.frozen_groups > 0 else "all layers"
@@ -706,7 +720,8 @@ class MainWindow(QMainWindow):
             if learner.frozen_groups == learner.n_groups - 1:
                 learner.precompute = precompute
             return "fit", learner, learner.fit(lrs, schedule.n_cycle, schedule.cycle_len, schedule.cycle_mult,
-                                               callbacks=cb, cancel=cancel, checkpoints=checkpoints), settings[1]
+                                               callbacks=cb, cancel=cancel, checkpoints=checkpoints,
+                                               until_overfit=until_overfit), settings[1]
 
         self._start("Training", job)
 
@@ -881,6 +896,8 @@ class MainWindow(QMainWindow):
                 lr_points = True
             elif isinstance(event, ev.LRFindEnded):
                 self.lr_plot.set_suggestions(dict(event.suggestions))
+                self.lr_plot.set_explanation(explain(dict(event.suggestions), dict(event.reasons),
+                                                     stopped_reason=event.stopped_reason))
             elif isinstance(event, ev.FitStarted):
                 self.loss_plot.start_stage(self._stage_label or ("head" if event.trainable_groups == 1 else
                                                                  "all layers"),
@@ -903,8 +920,12 @@ class MainWindow(QMainWindow):
 
                 self.predict_view.add_result(Prediction(event.path, event.probabilities, event.error,
                                                         event.seconds, event.unfamiliar))
+            elif isinstance(event, ev.CycleEnded):
+                self.metrics_table.mark_cycle_end(event.cycle, event.best_cycle == event.cycle, event.stopping)
             elif isinstance(event, ev.FitEnded):
                 self.loss_plot.end_stage()
+                if event.kept_cycle is not None:
+                    self.metrics_table.mark_kept(event.kept_cycle)
                 self._set_status(event.message)
             elif isinstance(event, ev.StageStarted):
                 self._fill_recipe_list(event.index, event.index)
@@ -990,8 +1011,8 @@ class MainWindow(QMainWindow):
                 self._lr_find_done(outcome)
             elif kind == "fit":
                 self.dirty = True
-                self._set_status(outcome.message + (f" Accuracy {outcome.epochs[-1].accuracy:.1%}."
-                                                    if outcome.epochs else ""))
+                final = outcome.final_accuracy
+                self._set_status(outcome.message + (f" Accuracy {final:.1%}." if final is not None else ""))
                 if outcome.failed:
                     self._show_error(outcome.message)
             elif kind == "freeze":
@@ -1041,13 +1062,14 @@ class MainWindow(QMainWindow):
             lows = [min(r.losses[i] for r in results) for i in range(n)]
             highs = [max(r.losses[i] for r in results) for i in range(n)]
             self.lr_plot.set_band((first.lrs[:n], lows, highs))
-        valley = first.suggested("valley")
+        suggested = first.suggested(DEFAULT_SUGGESTION)
         if first.cancelled:
             self._set_status("LR Find stopped; the model is as it was before.")
-        elif valley is not None:
-            self.lr_edit.setText(f"{valley:.2e}")
-            self.lr_plot.set_chosen_lr(valley)
-            self._set_status(f"Suggested learning rate {valley:.2e} (valley). Click the curve to choose another.")
+        elif suggested is not None:
+            self.lr_edit.setText(f"{suggested:.2e}")
+            self.lr_plot.set_chosen_lr(suggested)
+            self._set_status(f"Suggested learning rate {suggested:.2e} ({DEFAULT_SUGGESTION} rule). "
+                             "Click the curve to choose another.")
         else:
             self._set_status(f"LR Find: {first.stopped_reason}; no suggestion, choose on the curve.")
 

@@ -13,7 +13,7 @@ import torch
 from guiclassifier import ImageData, Learner
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.events import LRFindEnded, LRFindPoint
-from guiclassifier.core.lr_finder import suggest
+from guiclassifier.core.lr_finder import LRFindResult, suggest, suggest_with_reasons
 
 
 def fresh(root: Path, precompute: bool) -> Learner:
@@ -40,15 +40,17 @@ def test_fit_after_lr_find_is_bit_identical(dataset: Path, precompute: bool) -> 
 
 
 def test_lr_find_restores_weights_optimizer_and_rng(tiny_learner: Learner) -> None:
-    tiny_learner.fit(1e-2, 1)  # gives the optimizer momentum buffers
+    tiny_learner.fit(1e-2, 1)  # gives the optimizer its moving averages
     before_model = {k: v.clone() for k, v in tiny_learner.model.state_dict().items()}
     before_opt = copy.deepcopy(tiny_learner.optimizer().state_dict())
     before_rng = torch.get_rng_state()
     tiny_learner.lr_find(num_it=10)
     assert states_equal(before_model, tiny_learner.model.state_dict())
     after_opt = tiny_learner.optimizer().state_dict()
+    assert before_opt["state"]
     for key, state in before_opt["state"].items():
-        assert torch.equal(state["momentum_buffer"], after_opt["state"][key]["momentum_buffer"])
+        for name, value in state.items():
+            assert torch.equal(value, after_opt["state"][key][name]), name
     assert torch.equal(before_rng, torch.get_rng_state())
 
 
@@ -106,13 +108,28 @@ def test_suggestions_on_a_known_curve() -> None:
     x = np.log10(lrs)
     losses = 2.0 - 1.5 / (1 + np.exp(-(x + 3) * 3)) + np.where(x > -0.5, (x + 0.5) ** 2 * 4, 0)
     s = suggest(lrs.tolist(), losses.tolist(), 100)
-    assert set(s) == {"lesson", "valley", "steep", "minimum"}
-    # The lesson rule: above the steepest point, below the minimum, the loss still falling fast.
-    assert s["steep"] < s["lesson"] < s["minimum"] * 10
-    falls = -np.gradient(losses, x)
-    at = int(np.argmin(abs(lrs - s["lesson"])))
-    assert falls[at] >= 0.5 * falls.max() > falls[at + 3]
+    assert set(s) == {"valley", "steep", "minimum"}  # the lesson rule needs the raw losses
     assert 1e-4 < s["steep"] < 1e-2  # steepest fall is around 1e-3
     assert s["minimum"] == pytest.approx(lrs[int(np.argmin(losses))] / 10)
     assert 1e-5 < s["valley"] < s["minimum"] * 10
     assert suggest([1e-3, 1e-2], [1.0, math.nan], 100) == {}
+
+
+def test_the_lesson_rule_reads_the_raw_curve_without_the_moving_averages_lag() -> None:
+    lrs = np.logspace(-7, 1, 100)
+    x = np.log10(lrs)
+    true_curve = 1.5 - 1.0 / (1 + np.exp(-(x + 3.5) * 2)) + np.where(x > -2, (x + 2) ** 2 * 0.3, 0)
+    raw = true_curve + np.random.default_rng(0).normal(0, 0.05, len(x))
+    avg, smooth = 0.0, []
+    for i, value in enumerate(raw):  # the finder's debiased moving average, beta 0.98
+        avg = 0.98 * avg + 0.02 * value
+        smooth.append(avg / (1 - 0.98 ** (i + 1)))
+    bottom = lrs[int(np.argmin(true_curve))]  # 1e-2
+    assert lrs[int(np.argmin(smooth))] > 10 * bottom  # what the shown curve would say
+    s, reasons = suggest_with_reasons(lrs.tolist(), smooth, 100, raw.tolist())
+    assert bottom / 10 / 1.5 < s["lesson"] < bottom / 10 * 1.5
+    assert reasons["lesson"].startswith("10x below the lr where the loss bottoms out")
+    result = LRFindResult(tuple(lrs), tuple(smooth), tuple(raw), s, "", False, reasons)
+    assert result.explain() == f"{s['lesson']:.2e} by the lesson rule: {reasons['lesson']}"
+    assert LRFindResult((), (), (), {}, "stopped at iteration 3").explain() == \
+        "no suggestion (stopped at iteration 3)"

@@ -67,6 +67,8 @@ def test_lr_find_draws_the_curve_and_clicking_picks_an_lr(loaded, qtbot) -> None
     assert loaded.lr_plot._markers  # suggestion markers are drawn
     suggested = float(loaded.lr_edit.text())
     assert loaded.lr_plot.chosen_lr() == pytest.approx(suggested, rel=1e-2)
+    # One line above the plot says which rule picked the lr and why.
+    assert loaded.lr_plot.explanation().startswith(f"{suggested:.2e} by the lesson rule: the highest lr")
 
     plot = loaded.lr_plot
     plot.resize(800, 500)
@@ -274,3 +276,19 @@ def test_widgets_have_their_stable_object_names(make_window) -> None:
     offline = [window.arch_combo.itemText(i) for i in range(window.arch_combo.count())
                if "weights here" in window.arch_combo.itemText(i)]
     assert offline == ["mobilenet_v2  (weights here)"]  # only the offline package is on this machine
+
+
+def test_until_overfit_marks_each_cycle_and_the_kept_one(loaded, qtbot, monkeypatch) -> None:
+    from guiclassifier.core.learner import Learner
+
+    losses = iter([0.5, 0.3, 0.4, 0.2])  # cycle 3 is worse than cycle 2
+    real = Learner._validate
+    monkeypatch.setattr(Learner, "_validate", lambda self, emit, cancel: (next(losses), real(self, emit, cancel)[1]))
+    loaded.overfit_check.setChecked(True)
+    assert loaded.epochs_label.text().startswith("at most")
+    train_briefly(qtbot, loaded, lr="0.02", cycles=4, cycle_len=1)
+    rows = loaded.metrics_table.rows()
+    assert [r[-1] for r in rows] == ["cycle 1: best so far", "cycle 2: kept \u2713", "cycle 3: worse: stop"]
+    assert loaded.metrics_table.kept_rows() == [1]
+    assert "kept cycle 2's weights" in loaded.last_status
+    assert loaded.learner.history[-1]["kept_cycle"] == 1

@@ -14,7 +14,9 @@ from guiclassifier.gui.widgets.plot_axes import cache_axes
 RAW_PEN = pg.mkPen((120, 150, 200, 110), width=1)
 SMOOTH_PEN = pg.mkPen((31, 90, 180), width=3)
 CHOSEN_PEN = pg.mkPen((230, 120, 0), width=2)
-MARKER_COLOURS = {"valley": (214, 39, 40), "steep": (44, 160, 44), "minimum": (148, 103, 189)}
+MARKER_COLOURS = {"lesson": (0, 114, 178), "valley": (214, 39, 40), "steep": (44, 160, 44),
+                  "minimum": (148, 103, 189)}
+EXPLANATION_COLOUR = (60, 60, 60)
 
 
 class LRFindPlot(pg.PlotWidget):
@@ -58,6 +60,7 @@ class LRFindPlot(pg.PlotWidget):
         self.smooth_curve.setData([], [])
         self.set_band(None)
         self.set_suggestions({})
+        self.set_explanation("")
 
     def add_point(self, lr: float, raw: float, smooth: float) -> None:
         self._lrs.append(lr)
@@ -101,6 +104,14 @@ class LRFindPlot(pg.PlotWidget):
                                      labelOpts={"position": 0.75 - 0.1 * i, "color": colour})
             self.addItem(marker)
             self._markers.append(marker)
+
+    def set_explanation(self, text: str) -> None:
+        """One line above the plot: which rule picked the lr and why."""
+        self.setTitle(text or None, size="10pt", color=EXPLANATION_COLOUR)
+        self._explanation = text
+
+    def explanation(self) -> str:
+        return getattr(self, "_explanation", "")
 
     def set_chosen_lr(self, lr: float) -> None:
         """Move the chosen-lr line without emitting lrChosen (typing in the field calls this)."""

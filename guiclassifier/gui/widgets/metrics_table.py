@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -10,7 +11,9 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
-COLUMNS = ("stage", "epoch", "train loss", "valid loss", "accuracy", "time")
+COLUMNS = ("stage", "epoch", "train loss", "valid loss", "accuracy", "time", "cycle end")
+CYCLE = COLUMNS.index("cycle end")
+KEPT_BRUSH = QBrush(QColor(204, 230, 204))
 
 
 class MetricsTable(QTableWidget):
@@ -27,13 +30,41 @@ class MetricsTable(QTableWidget):
                   seconds: float) -> None:
         row = self.rowCount()
         self.insertRow(row)
-        values = (stage, str(epoch), f"{train_loss:.4f}", f"{valid_loss:.4f}", f"{accuracy:.1%}", f"{seconds:.1f} s")
+        values = (stage, str(epoch), f"{train_loss:.4f}", f"{valid_loss:.4f}", f"{accuracy:.1%}", f"{seconds:.1f} s",
+                  "")
         for col, text in enumerate(values):
             item = QTableWidgetItem(text)
             if col:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.setItem(row, col, item)
         self.scrollToBottom()
+
+    def mark_cycle_end(self, cycle: int, best: bool, stopping: bool) -> None:
+        """The last row ended an SGDR cycle (from 0): say so, and whether it is the best so far."""
+        row = self.rowCount() - 1
+        if row >= 0:
+            note = "best so far" if best else ("worse: stop" if stopping else "not better")
+            self.item(row, CYCLE).setText(f"cycle {cycle + 1}: {note}")
+            self.item(row, CYCLE).setData(Qt.ItemDataRole.UserRole, cycle)
+
+    def mark_kept(self, cycle: int) -> None:
+        """The current stage kept cycle `cycle`'s weights: mark its row, bold and shaded."""
+        row = self.rowCount() - 1
+        stage = self.item(row, 0).text() if row >= 0 else ""
+        while row >= 0 and self.item(row, 0).text() == stage:
+            if self.item(row, CYCLE).data(Qt.ItemDataRole.UserRole) == cycle:
+                self.item(row, CYCLE).setText(f"cycle {cycle + 1}: kept \u2713")
+                for col in range(self.columnCount()):
+                    item = self.item(row, col)
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                    item.setBackground(KEPT_BRUSH)
+                return
+            row -= 1
+
+    def kept_rows(self) -> list[int]:
+        return [r for r in range(self.rowCount()) if self.item(r, CYCLE).text().endswith("kept \u2713")]
 
     def rows(self) -> list[list[str]]:
         return [[self.item(r, c).text() for c in range(self.columnCount())] for r in range(self.rowCount())]
