@@ -46,6 +46,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "sgd": {"opt": "sgd", "bn_freeze": False, "train_bn": False},
     "adamw": {"opt": "adamw", "wd": 1e-2, "bn_freeze": False, "train_bn": False},
     "adamw-trainbn": {"opt": "adamw", "wd": 1e-2, "bn_freeze": False, "train_bn": True},
+    "adamw-bnfreeze": {"opt": "adamw", "wd": 1e-2, "bn_freeze": True, "train_bn": False},
 }
 
 

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from guiclassifier.core.events import (
     BatchEnded,
+    CycleEnded,
     EpochEnded,
     Event,
     FileSkipped,
@@ -100,6 +101,10 @@ class ConsoleReporter:
         elif isinstance(event, EpochEnded):
             self.print(f"{self._epoch_offset + event.epoch + 1:>5}  {event.train_loss:>10.4f}  "
                        f"{event.valid_loss:>10.4f}  {event.accuracy:>8.1%}  {event.epoch_time:>6.1f}s")
+        elif isinstance(event, CycleEnded):
+            verdict = "best so far" if event.best_cycle == event.cycle else \
+                f"worse than cycle {event.best_cycle + 1}" + (": stopping" if event.stopping else "")
+            self.print(f"      end of cycle {event.cycle + 1}: {verdict}")
         elif isinstance(event, FitEnded):
             self.close()
             self._epoch_offset += event.epochs_done

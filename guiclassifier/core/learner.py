@@ -173,7 +173,7 @@ class Learner:
                  size: int | None = None, augment: str = "side_on", max_zoom: float = 1.1,
                  precompute: bool = False, device: str | torch.device = "auto", opt: str = "adamw",
                  momentum: float = 0.9, wd: float | None = None, mixed_precision: bool | None = None,
-                 bn_freeze: bool = False, train_bn: bool = False, dist_info: DistInfo | None = None,
+                 bn_freeze: bool = False, train_bn: bool = True, dist_info: DistInfo | None = None,
                  weights_source: WeightsSource | None = None, history: list[dict[str, Any]] | None = None,
                  cache_dir: str | Path | None = None) -> None:
         if opt not in OPTIMIZERS:
@@ -546,7 +546,7 @@ class Learner:
                                 clock.elapsed(), clock.eta(step)))
                 cycle = judge.add(epoch + 1, valid_loss, accuracy)
                 stopping = until_overfit and judge.last_was_worse
-                if cycle is not None:
+                if cycle is not None and (cycle_len is not None or until_overfit):  # epochs aren't cycles
                     if until_overfit and cycle.best:
                         judge.keep(cycle, last_good, self.optimizer().state_dict())
                     emit(CycleEnded(cycle.cycle, len(judge.ends), epoch + 1, valid_loss, accuracy,

@@ -28,8 +28,10 @@ DIVERGE_FACTOR = 4.0
 SUGGESTION_NAMES = ("lesson", "valley", "steep", "minimum")
 DEFAULT_SUGGESTION = "lesson"
 LESSON_DIVISOR = 10.0
-"""The lesson rule picks the lr where the loss bottoms out divided by this: the highest lr where
-the loss is still clearly improving. Chosen by measurement, see benchmarks/README.md."""
+LESSON_DIVISOR_UNFROZEN = 3.0
+"""The lesson rule picks the lr where the loss bottoms out divided by these (a head on a frozen
+body; the whole network): the highest lr where the loss is still clearly improving. Chosen by
+measurement, see benchmarks/README.md."""
 LAG_FREE_HALF_WIDTH = 0.6
 """Half-width, in decades of lr, of the centred average the lesson rule reads the curve through."""
 
@@ -118,7 +120,8 @@ def lesson_lr(lrs: Sequence[float], raw: Sequence[float],
 
 
 def suggest_with_reasons(lrs: Sequence[float], losses: Sequence[float], num_it: int,
-                         raw: Sequence[float] | None = None) -> tuple[dict[str, float], dict[str, str]]:
+                         raw: Sequence[float] | None = None, lesson_divisor: float = LESSON_DIVISOR
+                         ) -> tuple[dict[str, float], dict[str, str]]:
     """Every rule's lr, and why. fastai v2's rules read the smoothed `losses` trimmed to
     [num_it//10 : -5] (the whole curve if short); the lesson rule reads the `raw` losses
     (see lesson_lr), when given.
@@ -144,7 +147,7 @@ def suggest_with_reasons(lrs: Sequence[float], losses: Sequence[float], num_it: 
     minimum = xs[int(np.argmin(ys))] / 10
     suggestions = {"valley": float(valley), "steep": float(steep), "minimum": float(minimum)}
     reasons = {name: explain_rule(name) for name in suggestions}
-    lesson = lesson_lr(lrs, raw) if raw is not None else None
+    lesson = lesson_lr(lrs, raw, lesson_divisor) if raw is not None else None
     if lesson is not None:
         suggestions, reasons = {"lesson": lesson[0], **suggestions}, {"lesson": lesson[1], **reasons}
     return suggestions, reasons
@@ -200,6 +203,7 @@ def run_lr_find(learner: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, 
         reason, cancelled = "cancelled", True
     finally:
         learner.restore(snapshot)
-    suggestions, reasons = suggest_with_reasons(lrs, smooth, num_it, raw)
+    divisor = LESSON_DIVISOR_UNFROZEN if learner.frozen_groups == 0 else LESSON_DIVISOR
+    suggestions, reasons = suggest_with_reasons(lrs, smooth, num_it, raw, divisor)
     emit(LRFindEnded(len(lrs), reason, cancelled, tuple(suggestions.items()), tuple(reasons.items())))
     return LRFindResult(tuple(lrs), tuple(smooth), tuple(raw), suggestions, reason, cancelled, reasons)

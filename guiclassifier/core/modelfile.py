@@ -72,7 +72,7 @@ def _training_settings(payload: dict[str, Any]) -> dict[str, Any]:
     were stored get the defaults."""
     raw = payload.get("training")
     if not isinstance(raw, dict):
-        return {"opt": "sgd", "wd": 1e-4}  # how every model was trained before this was stored
+        return {"opt": "sgd", "wd": 1e-4, "train_bn": False}  # how every model was trained before this was stored
     settings: dict[str, Any] = {}
     if raw.get("opt") in ("sgd", "adamw"):
         settings["opt"] = raw["opt"]

@@ -45,7 +45,9 @@ def test_train_predict_evaluate(dataset: Path, tmp_path: Path, capsys) -> None:
     assert code == 0, out + err
     assert model.is_file() and "validation accuracy" in out and "epoch" in out
     kinds = {json.loads(line)["event"] for line in log.read_text().splitlines()}
-    assert {"StageStarted", "LRFindPoint", "BatchEnded", "EpochEnded", "FitEnded"} <= kinds
+    assert {"StageStarted", "LRFindPoint", "BatchEnded", "EpochEnded", "FitEnded", "CycleEnded"} <= kinds
+    assert "end of cycle 1: best so far" in out  # lesson1's last stage judges its cycles
+    assert "by the lesson rule" in out  # the lr_find stages say which rule picked the lr
 
     (tmp_path / "notes.txt").write_text("not an image")
     images = dataset / "valid" / "cat"
@@ -65,6 +67,15 @@ def test_train_predict_evaluate(dataset: Path, tmp_path: Path, capsys) -> None:
     assert code == 0
     ev = json.loads(out)
     assert ev["n"] == 8 and sum(map(sum, ev["confusion"])) == 8
+
+
+def test_until_overfit_flag_sets_every_training_stage(dataset: Path, tmp_path: Path, capsys) -> None:
+    recipe = {"name": "r", "stages": [{"stage": "Train", "lrs": 0.01, "n_cycle": 2, "cycle_len": 1}]}
+    (tmp_path / "r.json").write_text(json.dumps(recipe))
+    code, out, err = run(capsys, "train", str(dataset), *TINY, "--recipe", str(tmp_path / "r.json"),
+                         "--until-overfit", "--out", str(tmp_path / "m.gcm"))
+    assert code == 0, out + err
+    assert "until it over-fits" in out and "end of cycle 2" in out
 
 
 def test_bad_recipe_file_is_reported(dataset: Path, tmp_path: Path, capsys) -> None:

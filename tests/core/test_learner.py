@@ -44,6 +44,7 @@ def test_fit_learns_the_colours(dataset: Path) -> None:
 
 
 def test_frozen_groups_are_unchanged_by_fit(tiny_learner: Learner) -> None:
+    tiny_learner.train_bn = False  # fastai 0.7: nothing of a frozen group changes
     before = {k: v.clone() for k, v in tiny_learner.model.state_dict().items()}
     tiny_learner.fit(0.05, 1)
     after = tiny_learner.model.state_dict()
@@ -51,6 +52,18 @@ def test_frozen_groups_are_unchanged_by_fit(tiny_learner: Learner) -> None:
     head = [k for k in before if k.startswith("head.") and "weight" in k]
     assert body and all(torch.equal(before[k], after[k]) for k in body)  # BatchNorm buffers too
     assert all(not torch.equal(before[k], after[k]) for k in head)
+
+
+def test_train_bn_trains_only_the_frozen_bodys_batchnorm(tiny_learner: Learner) -> None:
+    assert tiny_learner.train_bn  # the default, as fastai v2
+    bn = {name for name, m in tiny_learner.model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    before = {k: v.clone() for k, v in tiny_learner.model.state_dict().items()}
+    tiny_learner.fit(0.05, 1)
+    after = tiny_learner.model.state_dict()
+    body = [k for k in before if k.startswith(("stem.", "trunk."))]
+    changed = {k for k in body if not torch.equal(before[k], after[k])}
+    assert changed and all(k.rsplit(".", 1)[0] in bn for k in changed)  # weights, biases, statistics
+    assert any(k.endswith("running_mean") for k in changed) and any(k.endswith(".weight") for k in changed)
 
 
 def test_differential_lrs_reach_their_groups(tiny_learner: Learner) -> None:
@@ -238,12 +251,13 @@ def test_bn_freeze_default_and_model_file(tiny_learner: Learner, tmp_path: Path)
 
 
 def test_model_files_keep_how_the_model_was_trained(tiny_learner: Learner, tmp_path: Path) -> None:
-    assert (tiny_learner.opt_name, tiny_learner.wd, tiny_learner.train_bn) == ("adamw", 1e-2, False)
-    sgd = Learner.pretrained("resnet18", tiny_learner.data, weights=None, device="cpu", opt="sgd", train_bn=True)
+    assert (tiny_learner.opt_name, tiny_learner.wd, tiny_learner.train_bn) == ("adamw", 1e-2, True)
+    sgd = Learner.pretrained("resnet18", tiny_learner.data, weights=None, device="cpu", opt="sgd", train_bn=False)
     sgd.save(tmp_path / "sgd.gcm")
     loaded = Learner.load(tmp_path / "sgd.gcm")
-    assert (loaded.opt_name, loaded.wd, loaded.train_bn) == ("sgd", 1e-4, True)
+    assert (loaded.opt_name, loaded.wd, loaded.train_bn) == ("sgd", 1e-4, False)
     payload = torch.load(tmp_path / "sgd.gcm", weights_only=True)
     del payload["training"]  # a file from before this was stored: every model then used SGD
     torch.save(payload, tmp_path / "old.gcm")
-    assert Learner.load(tmp_path / "old.gcm").opt_name == "sgd"
+    old = Learner.load(tmp_path / "old.gcm")
+    assert (old.opt_name, old.train_bn) == ("sgd", False)
