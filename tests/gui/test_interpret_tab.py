@@ -23,7 +23,7 @@ def analysed(make_window, dataset: Path, qtbot):
     window = make_window()
     window.open_dataset(str(dataset))
     wait_idle(qtbot, window)
-    train_briefly(qtbot, window)
+    train_briefly(qtbot, window, lr="0.003")  # AdamW: a rate it learns the colours at
     window.interpret_view.analyse_button.click()
     wait_idle(qtbot, window)
     assert window.last_error is None
