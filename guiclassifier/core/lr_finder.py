@@ -115,8 +115,8 @@ def lesson_lr(lrs: Sequence[float], raw: Sequence[float],
     if lowest == 0:
         return None  # the loss never fell
     at = float(lrs[lowest])
-    return at / divisor, (f"{divisor:g}x below the lr where the loss bottoms out ({at:.1e}, raw loss averaged "
-                          f"over +-{LAG_FREE_HALF_WIDTH:g} decades), where it is still clearly improving")
+    return at / divisor, (f"{divisor:g}x below where the raw loss bottoms out ({at:.1e}), "
+                          "so still clearly improving")
 
 
 def suggest_with_reasons(lrs: Sequence[float], losses: Sequence[float], num_it: int,

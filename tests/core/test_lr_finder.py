@@ -128,7 +128,7 @@ def test_the_lesson_rule_reads_the_raw_curve_without_the_moving_averages_lag() -
     assert lrs[int(np.argmin(smooth))] > 10 * bottom  # what the shown curve would say
     s, reasons = suggest_with_reasons(lrs.tolist(), smooth, 100, raw.tolist())
     assert bottom / 10 / 1.5 < s["lesson"] < bottom / 10 * 1.5
-    assert reasons["lesson"].startswith("10x below the lr where the loss bottoms out")
+    assert reasons["lesson"].startswith("10x below where the raw loss bottoms out")
     result = LRFindResult(tuple(lrs), tuple(smooth), tuple(raw), s, "", False, reasons)
     assert result.explain() == f"{s['lesson']:.2e} by the lesson rule: {reasons['lesson']}"
     assert LRFindResult((), (), (), {}, "stopped at iteration 3").explain() == \

@@ -68,7 +68,7 @@ def test_lr_find_draws_the_curve_and_clicking_picks_an_lr(loaded, qtbot) -> None
     suggested = float(loaded.lr_edit.text())
     assert loaded.lr_plot.chosen_lr() == pytest.approx(suggested, rel=1e-2)
     # One line above the plot says which rule picked the lr and why.
-    assert loaded.lr_plot.explanation().startswith(f"{suggested:.2e} by the lesson rule: 10x below the lr where")
+    assert loaded.lr_plot.explanation().startswith(f"{suggested:.2e} by the lesson rule: 10x below where the raw loss")
 
     plot = loaded.lr_plot
     plot.resize(800, 500)
