@@ -38,6 +38,7 @@ from guiclassifier.core.events import Callback, Emitter, ScanProgress
 from guiclassifier.core.images import open_rgb
 from guiclassifier.core.progress import EtaClock
 from guiclassifier.core.resized import ImageReader, default_resized_dir, needed_side
+from guiclassifier.core.text import plural
 
 VALID_DIR_NAMES = ("valid", "val")
 QUARANTINE_DIR = "_quarantine"
@@ -175,7 +176,7 @@ def _scan_class_folders(folder: Path, classes: Sequence[str], listed: dict[Path,
         bad = [SkippedFile(str(p), r) for p, r in zip(files, reasons) if r is not None]
         skipped.extend(bad)
         if not good:
-            detail = f" ({len(bad)} files could not be read)" if bad else ""
+            detail = f" ({plural(len(bad), 'file')} could not be read)" if bad else ""
             raise DataError(f"The class folder {class_dir} has no usable images{detail}. "
                             "Add images to it or remove the folder.")
         items.extend(good)

@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from guiclassifier.core.cancel import Cancelled, CancelToken
+from guiclassifier.core.collapse import accuracy_before, collapse_message, is_collapse, majority_share
 from guiclassifier.core.checkpoint import (
     CheckpointConfig,
     read_checkpoint,
@@ -61,6 +62,7 @@ from guiclassifier.core.precompute import Activations, activations, body_digest
 from guiclassifier.core.progress import EtaClock
 from guiclassifier.core.rng import get_rng_state, seed_everything, set_rng_state
 from guiclassifier.core.schedules import SGDR, group_lrs
+from guiclassifier.core.text import plural
 from guiclassifier.core.weights import WeightsSource
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -98,6 +100,7 @@ class FitResult:
     cycles: tuple[CycleRecord, ...] = ()
     kept_cycle: int | None = None  # until_overfit: the cycle whose weights the model now has
     stopped_early: bool = False  # until_overfit: a cycle was worse than the best one
+    collapsed: bool = False  # accuracy fell to chance: stopped, the last good weights kept
 
     @property
     def epochs_done(self) -> int:
@@ -108,12 +111,13 @@ class FitResult:
         """Validation accuracy of the weights the fit left (the kept cycle's, if one was kept)."""
         if self.kept_cycle is not None:
             return next(c.accuracy for c in self.cycles if c.cycle == self.kept_cycle)
-        return self.epochs[-1].accuracy if self.epochs else None
+        kept = self.epochs[:-1] if self.collapsed else self.epochs  # the collapsed epoch was undone
+        return kept[-1].accuracy if kept else None
 
     @property
     def failed(self) -> bool:
-        """Stopped by a fault (diverged, out of memory); `message` says what was kept."""
-        return self.diverged or self.out_of_memory
+        """Stopped by a fault (diverged, collapsed, out of memory); `message` says what was kept."""
+        return self.diverged or self.out_of_memory or self.collapsed
 
 
 @dataclass(frozen=True)
@@ -478,8 +482,10 @@ class Learner:
         self.reference = None  # the features change with training
         total_epochs = schedule.total_epochs()
         records: list[EpochRecord] = []
-        cancelled = diverged = out_of_memory = False
+        cancelled = diverged = out_of_memory = collapsed = False
         message = ""
+        chance = majority_share([item.label for item in self.data.valid_items]) if self.data is not None else None
+        reached = accuracy_before(self.history)
         fit_clock = EtaClock(1)
         last_good: dict[str, torch.Tensor] | None = None
         checkpoint_error = ""
@@ -541,9 +547,16 @@ class Learner:
                 record = EpochRecord(epoch, train_total / train_n if train_n else math.nan, valid_loss, accuracy,
                                      time.perf_counter() - epoch_start, base_lrs)
                 records.append(record)
-                last_good = self._weights_copy()
                 emit(EpochEnded(epoch, total_epochs, record.train_loss, valid_loss, accuracy, record.seconds,
                                 clock.elapsed(), clock.eta(step)))
+                if chance is not None and is_collapse(accuracy, reached, chance):
+                    self._restore_state(last_good, None)  # momentum built on the way down is useless
+                    collapsed = True
+                    message = collapse_message(epoch, accuracy, chance, valid_loss,
+                                               records[-2].valid_loss if len(records) > 1 else None)
+                    raise _Stop()
+                reached = max(reached or 0.0, accuracy)
+                last_good = self._weights_copy()
                 cycle = judge.add(epoch + 1, valid_loss, accuracy)
                 stopping = until_overfit and judge.last_was_worse
                 if cycle is not None and (cycle_len is not None or until_overfit):  # epochs aren't cycles
@@ -578,34 +591,34 @@ class Learner:
                        f"the weights from {'the end of epoch ' + str(epoch) if records else 'before this fit'} "
                        "were kept. Try a smaller batch size or image size, or a smaller architecture.")
         kept_cycle, stopped_early = None, False
-        if until_overfit and not (cancelled or diverged or out_of_memory) and judge.state is not None:
+        if until_overfit and not (cancelled or diverged or out_of_memory or collapsed) and judge.state is not None:
             kept_cycle, stopped_early = judge.state.cycle, judge.last_was_worse
             if stopped_early:
                 self._restore_state(judge.state.model, judge.state.optimizer)
                 message = stop_message(judge.cycles[-1], judge.state)
             else:
-                message = (f"Trained {len(records)} epochs: every cycle improved on the one before, so the "
+                message = (f"Trained {plural(len(records), 'epoch')}: every cycle improved on the one before, so the "
                            f"last (cycle {kept_cycle + 1}) is kept. More cycles may help.")
         if not message:
-            message = f"Trained {len(records)} epochs."
+            message = f"Trained {plural(len(records), 'epoch')}."
         if checkpoint_error:
             message += f" Checkpoints could not be written, so this run cannot be resumed: {checkpoint_error}"
         if skipped:
             path, reason = next(iter(skipped.items()))
-            message += (f" {len(skipped)} file(s) could not be read during the run and were left out "
+            message += (f" {plural(len(skipped), 'file')} could not be read during the run and were left out "
                         f"(e.g. {Path(path).name}: {reason}).")
+        result = FitResult(tuple(records), cancelled, diverged, message, out_of_memory, tuple(judge.cycles),
+                           kept_cycle, stopped_early, collapsed)
         self.history.append({"kind": "fit", "lrs": list(base_lrs), "n_cycle": n_cycle, "cycle_len": cycle_len,
                              "cycle_mult": cycle_mult, "precompute": self._precompute,
                              "trainable": self.describe_trainable(), "cancelled": cancelled,
-                             "diverged": diverged, "out_of_memory": out_of_memory,
+                             "diverged": diverged, "out_of_memory": out_of_memory, "collapsed": collapsed,
                              "until_overfit": until_overfit, "kept_cycle": kept_cycle,
-                             "final_accuracy": judge.state.accuracy if kept_cycle is not None
-                             else (records[-1].accuracy if records else None),
+                             "final_accuracy": result.final_accuracy,
                              "cycles": [asdict(c) for c in judge.cycles],
                              "epochs": [asdict(r) for r in records]})
         emit(FitEnded(len(records), cancelled, diverged, message, fit_clock.elapsed(), kept_cycle))
-        return FitResult(tuple(records), cancelled, diverged, message, out_of_memory, tuple(judge.cycles),
-                         kept_cycle, stopped_early)
+        return result
 
     def _write_checkpoint(self, config: CheckpointConfig, base_lrs: tuple[float, ...], n_cycle: int,
                           cycle_len: int | None, cycle_mult: int, epochs_done: int, steps_per_epoch: int,

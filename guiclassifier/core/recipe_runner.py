@@ -78,62 +78,30 @@ def run_stage(learner: Learner, stage: Stage, last_lr_find: LRFindResult | None,
     raise RecipeError(f"unknown stage {stage!r}")
 
 
-COLLAPSE_MIN_VALID = 30
-"""Below this many validation images, accuracy jumps by whole percents from one image: a drop to
-chance says nothing, so no collapse is declared."""
-
-
-def _majority_share(learner: Learner) -> float | None:
-    """Accuracy of always answering the most common validation class (what a collapsed model
-    gets), or None when the validation set is too small to tell a collapse from noise."""
-    labels = [item.label for item in learner.data.valid_items] if learner.data is not None else []
-    if len(labels) < COLLAPSE_MIN_VALID:
-        return None
-    return max(labels.count(c) for c in set(labels)) / len(labels)
-
-
-def _accuracy_before(learner: Learner) -> float | None:
-    """Validation accuracy the last fit left the model at, from the learner's history."""
-    for entry in reversed(learner.history):
-        if entry.get("kind") == "fit" and entry.get("epochs"):
-            final = entry.get("final_accuracy")
-            return float(final) if final is not None else float(entry["epochs"][-1]["accuracy"])
-    return None
-
-
-def collapsed(result: FitResult, accuracy_before: float | None, chance: float) -> bool:
-    """The fit ended at (about) chance accuracy although the model was clearly better before
-    it or during it: the learning rate broke the network (e.g. BatchNorm statistics)."""
-    final = result.final_accuracy
-    if final is None or result.cancelled or result.failed:
-        return False
-    reached = max([r.accuracy for r in result.epochs] + [accuracy_before or 0.0])
-    return final <= chance + 0.1 * (1 - chance) and reached >= chance + 0.3 * (1 - chance)
-
-
 def train_with_rollback(learner: Learner, stage: Train, lrs: Any, callbacks: Any, cancel: CancelToken | None,
                         checkpoints: CheckpointConfig | None, context: dict[str, Any] | None
                         ) -> tuple[FitResult, Any]:
-    """Run a Train stage; if it collapses to chance, roll back, retry once at a tenth of the lr,
-    and if that collapses too keep the weights from before the stage. Returns (result, lrs used)."""
-    before, accuracy_before, chance = learner.snapshot(), _accuracy_before(learner), _majority_share(learner)
+    """Run a Train stage; if it collapses to chance (Learner.fit stops on that), roll back, retry
+    once at a tenth of the lr, and if that collapses too keep the weights from before the stage and
+    go on. Returns (result, lrs used)."""
+    before = learner.snapshot()
 
     def fit(rates: Any) -> FitResult:
         return learner.fit(rates, stage.n_cycle, stage.cycle_len, stage.cycle_mult, callbacks, cancel,
                            checkpoints, context, stage.until_overfit)
 
     result = fit(lrs)
-    if chance is None or not collapsed(result, accuracy_before, chance):
+    if not result.collapsed:
         return result, lrs
-    first = (f"The first try collapsed to {result.final_accuracy:.1%} accuracy (chance is {chance:.1%}) at "
-             f"lr {_lr_text(lrs)}: rolled back and trained again at a tenth of it.")
+    first = (f"The first try collapsed at lr {_lr_text(lrs)} ({result.epochs[-1].accuracy:.1%} accuracy): "
+             "rolled back and trained again at a tenth of it.")
     learner.restore(before)
     lower = lrs / 10 if isinstance(lrs, float) else tuple(lr / 10 for lr in lrs)
     retry = fit(lower)
-    if collapsed(retry, accuracy_before, chance):
+    if retry.collapsed:
         learner.restore(before)
-        return replace(retry, message=f"{first} That collapsed too, so the weights from before this stage "
-                                      "were kept."), lower
+        return replace(retry, collapsed=False, message=f"{first} That collapsed too, so the weights from before "
+                                                       "this stage were kept."), lower
     return replace(retry, message=f"{first} {retry.message}"), lower
 
 

@@ -79,7 +79,7 @@ def test_empty_class_folder_names_the_folder(dataset: Path) -> None:
 def test_class_of_only_broken_files_is_an_error(dataset: Path) -> None:
     (dataset / "train" / "emu").mkdir()
     (dataset / "train" / "emu" / "x.jpg").write_bytes(b"junk")
-    with pytest.raises(DataError, match=r"emu.*1 files could not be read"):
+    with pytest.raises(DataError, match=r"emu.*1 file could not be read"):
         scan_folder(dataset)
 
 

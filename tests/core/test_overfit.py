@@ -1,5 +1,5 @@
 """"Until it over-fits": cycle ends judged by validation loss, the best cycle kept, resume intact,
-and the recipe's roll-back when a stage collapses to chance."""
+a fit that stops when it collapses to chance, and the recipe's roll-back and retry then."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from guiclassifier.core.events import CycleEnded, EpochEnded, EpochStarted, FitE
 from guiclassifier.core.learner import EpochRecord, FitResult
 from guiclassifier.core.overfit import CycleJudge
 from guiclassifier.core.recipe import Train
-from guiclassifier.core.recipe_runner import collapsed, train_with_rollback
+from guiclassifier.core.collapse import is_collapse, majority_share
+from guiclassifier.core.recipe_runner import train_with_rollback
 from guiclassifier.core.schedules import SGDR
 
 # Validation loss at the end of each epoch (from 1): cycles of 1 + 2 + 4 epochs end at 1, 3, 7.
@@ -130,11 +131,35 @@ def _result(accuracies: list[float], **kwargs) -> FitResult:
 
 
 def test_collapse_is_chance_accuracy_after_being_clearly_better() -> None:
-    assert collapsed(_result([0.5, 0.5]), 0.9, chance=0.5)
-    assert collapsed(_result([0.9, 0.34]), None, chance=1 / 3)
-    assert not collapsed(_result([0.5, 0.52]), None, chance=0.5)  # never learned: not a collapse
-    assert not collapsed(_result([0.9, 0.85]), 0.9, chance=0.5)
-    assert not collapsed(_result([0.5], cancelled=True), 0.9, chance=0.5)
+    assert is_collapse(0.5, 0.9, chance=0.5)
+    assert is_collapse(0.34, 0.9, chance=1 / 3)
+    assert not is_collapse(0.52, 0.5, chance=0.5)  # never learned: not a collapse
+    assert not is_collapse(0.5, None, chance=0.5)
+    assert not is_collapse(0.85, 0.9, chance=0.5)
+    assert majority_share([0] * 20 + [1] * 10) == pytest.approx(2 / 3)
+    assert majority_share([0, 1] * 7) is None  # 14 images: one image moves accuracy by 7 points
+
+
+def test_a_fit_that_collapses_stops_keeps_the_last_good_weights_and_says_so(dataset_factory,
+                                                                           monkeypatch) -> None:
+    data = ImageData.from_folder(dataset_factory(n_valid=16), size=32, bs=8, num_workers=0, seed=0)
+    learner = Learner.pretrained("resnet18", data, weights=None, device="cpu")
+    script = iter([(0.30, 0.90), (20.7, 0.50), (0.2, 0.95)])  # epoch 2 falls to chance (50%)
+    monkeypatch.setattr(learner, "_validate", lambda emit, cancel: next(script))
+    after_first: dict[str, torch.Tensor] = {}
+
+    def on_event(event) -> None:
+        if isinstance(event, EpochEnded) and event.epoch == 0:
+            after_first.update({k: v.clone() for k, v in learner.model.state_dict().items()})
+
+    result = learner.fit(0.05, 3, callbacks=on_event)
+    assert result.collapsed and result.failed and len(result.epochs) == 2
+    assert "collapsed in epoch 2" in result.message and "50.0%" in result.message
+    assert "20.7" in result.message and "10x lower" in result.message
+    assert result.final_accuracy == 0.90  # the kept weights' accuracy, not the collapsed epoch's
+    for name, tensor in learner.model.state_dict().items():
+        assert torch.equal(tensor, after_first[name]), name
+    assert learner.history[-1]["collapsed"] and learner.history[-1]["final_accuracy"] == 0.90
 
 
 def test_a_collapsed_stage_is_rolled_back_and_retried_at_a_tenth(dataset_factory, monkeypatch) -> None:
@@ -149,24 +174,26 @@ def test_a_collapsed_stage_is_rolled_back_and_retried_at_a_tenth(dataset_factory
         with torch.no_grad():  # what a broken stage leaves behind
             for p in tiny_learner.model.parameters():
                 p.add_(1.0)
-        return _result([0.5] if len(calls) == 1 else [0.9])
+        return _result([0.5], collapsed=True) if len(calls) == 1 else _result([0.9])
 
     monkeypatch.setattr(tiny_learner, "fit", fake_fit)
     result, used = train_with_rollback(tiny_learner, Train(0.3, 1), 0.3, None, None, None, None)
     assert [c[0] for c in calls] == [0.3, pytest.approx(0.03)] and used == pytest.approx(0.03)
     for name, tensor in calls[1][1].items():  # the retry started from the weights before the stage
         assert torch.equal(tensor, before[name]), name
-    assert "collapsed to 50.0%" in result.message and "a tenth" in result.message
+    assert "collapsed at lr 3.00e-01 (50.0% accuracy)" in result.message and "a tenth" in result.message
 
     calls.clear()
-    monkeypatch.setattr(tiny_learner, "fit", lambda lrs, *a, **k: calls.append(lrs) or _result([0.5]))
+    monkeypatch.setattr(tiny_learner, "fit",
+                        lambda lrs, *a, **k: calls.append(lrs) or _result([0.5], collapsed=True))
     tiny_learner.model.load_state_dict(before)
     result, _ = train_with_rollback(tiny_learner, Train(0.3, 1), (0.1, 0.2, 0.3), None, None, None, None)
     assert len(calls) == 2 and "weights from before this stage were kept" in result.message
+    assert not result.failed  # handled: the recipe goes on
 
 
 def test_no_collapse_is_declared_on_a_handful_of_validation_images(tiny_learner: Learner, monkeypatch) -> None:
-    calls: list = []
-    monkeypatch.setattr(tiny_learner, "fit", lambda lrs, *a, **k: calls.append(lrs) or _result([0.9, 0.5]))
-    result, used = train_with_rollback(tiny_learner, Train(0.3, 1), 0.3, None, None, None, None)
-    assert calls == [0.3] and used == 0.3  # 8 validation images: 50% may be one unlucky image
+    script = iter([(0.3, 0.9), (0.9, 0.5), (0.4, 0.75)])  # 8 validation images: 50% may be bad luck
+    monkeypatch.setattr(tiny_learner, "_validate", lambda emit, cancel: next(script))
+    result = tiny_learner.fit(0.05, 3)
+    assert not result.collapsed and len(result.epochs) == 3

@@ -98,7 +98,7 @@ def test_files_that_vanish_or_break_mid_run_are_reported_and_the_run_goes_on(dat
     assert {(p, "training") for p in train_victims} <= skipped
     assert (valid_victim, "validation") in skipped
     assert {p for p, _ in skipped} <= {*train_victims, valid_victim}
-    assert "3 file(s) could not be read during the run and were left out" in result.message
+    assert "3 files could not be read during the run and were left out" in result.message
     images = sum(e.n_images for e in events if isinstance(e, BatchEnded) and e.epoch == 1)
     assert images == len(data.train_items) - 2
 

@@ -1,0 +1,8 @@
+"""Small helpers for messages people read."""
+
+from __future__ import annotations
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 file', '2 files' ('1 class', '3 classes' with many='classes')."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
