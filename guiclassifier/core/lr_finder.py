@@ -32,6 +32,8 @@ LESSON_DIVISOR_UNFROZEN = 3.0
 """The lesson rule picks the lr where the loss bottoms out divided by these (a head on a frozen
 body; the whole network): the highest lr where the loss is still clearly improving. Chosen by
 measurement, see benchmarks/README.md."""
+MIN_POINTS = 10
+"""A sweep stopped before this many batches has no curve to read: no suggestions."""
 LAG_FREE_HALF_WIDTH = 0.6
 """Half-width, in decades of lr, of the centred average the lesson rule reads the curve through."""
 
@@ -130,6 +132,8 @@ def suggest_with_reasons(lrs: Sequence[float], losses: Sequence[float], num_it: 
     longest descending stretch of the curve; steep: steepest fall of loss against log(lr);
     minimum: the lr of lowest loss, divided by 10.
     """
+    if len(lrs) < MIN_POINTS:
+        return {}, {}
     lo, hi = num_it // 10, len(lrs) - 5
     if hi - lo < 5:
         lo, hi = 0, len(lrs)
@@ -150,7 +154,9 @@ def suggest_with_reasons(lrs: Sequence[float], losses: Sequence[float], num_it: 
     lesson = lesson_lr(lrs, raw, lesson_divisor) if raw is not None else None
     if lesson is not None:
         suggestions, reasons = {"lesson": lesson[0], **suggestions}, {"lesson": lesson[1], **reasons}
-    return suggestions, reasons
+    # Only lrs the sweep tried: nothing is known about the loss below its start.
+    inside = {name: lr for name, lr in suggestions.items() if lrs[0] <= lr <= lrs[-1]}
+    return inside, {name: reasons[name] for name in inside}
 
 
 def suggest(lrs: Sequence[float], losses: Sequence[float], num_it: int,
@@ -181,7 +187,8 @@ def run_lr_find(learner: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, 
     reason, cancelled = f"finished all {num_it} iterations", False
     clock = EtaClock(num_it)
     try:
-        batches = learner.training_batches(cycle=True)
+        # Precomputing the activations happens here, on the first batch: its progress is shown.
+        batches = learner.training_batches(cycle=True, emit=emit, cancel=cancel)
         for i, lr in enumerate(sweep):
             cancel.raise_if_cancelled()
             x, y = next(batches)

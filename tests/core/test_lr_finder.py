@@ -12,7 +12,7 @@ import torch
 
 from guiclassifier import ImageData, Learner
 from guiclassifier.core.cancel import CancelToken
-from guiclassifier.core.events import LRFindEnded, LRFindPoint
+from guiclassifier.core.events import LRFindEnded, LRFindPoint, PrecomputeProgress
 from guiclassifier.core.lr_finder import LRFindResult, suggest, suggest_with_reasons
 
 
@@ -133,3 +133,26 @@ def test_the_lesson_rule_reads_the_raw_curve_without_the_moving_averages_lag() -
     assert result.explain() == f"{s['lesson']:.2e} by the lesson rule: {reasons['lesson']}"
     assert LRFindResult((), (), (), {}, "stopped at iteration 3").explain() == \
         "no suggestion (stopped at iteration 3)"
+
+
+def test_lr_find_shows_and_can_stop_the_precomputing_it_starts_with(dataset: Path) -> None:
+    cancel = CancelToken()
+    result = fresh(dataset, precompute=True).lr_find(
+        num_it=5, cancel=cancel, callbacks=lambda e: isinstance(e, PrecomputeProgress) and cancel.cancel())
+    assert result.cancelled and result.lrs == ()
+
+    events: list = []
+    fresh(dataset, precompute=True).lr_find(num_it=5, callbacks=events.append)  # the cache is still cold
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.index("LRFindStarted") < kinds.index("PrecomputeProgress") < kinds.index("LRFindPoint")
+
+
+def test_a_sweep_stopped_after_a_few_batches_suggests_nothing_and_never_below_its_start() -> None:
+    lrs = np.logspace(-7, 1, 100)
+    x = np.log10(lrs)
+    losses = 1.0 + np.where(x > -6.5, (x + 6.5) ** 2 * 0.2, 0)  # lowest at the very start
+    s = suggest(lrs[:4].tolist(), losses[:4].tolist(), 100, losses[:4].tolist())
+    assert s == {}
+    s = suggest(lrs.tolist(), losses.tolist(), 100, losses.tolist())
+    assert s and all(lr >= lrs[0] for lr in s.values())
+    assert "minimum" not in s  # a tenth of the lowest loss's lr lies below the sweep
