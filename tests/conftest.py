@@ -43,6 +43,7 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("GUICLASSIFIER_CHECKPOINT_DIR", str(base / "checkpoints"))
     monkeypatch.setenv("TORCH_HOME", str(base / "torch"))
     monkeypatch.setenv("GUICLASSIFIER_NO_DOWNLOAD", "1")
+    monkeypatch.setenv("GUICLASSIFIER_THREADS", "0")  # PyTorch's own count: runs compare bit for bit
     import torch
 
     torch.hub.set_dir(str(base / "torch" / "hub"))
