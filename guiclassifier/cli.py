@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gui", help="open the window (the default)")
     p.add_argument("data", type=Path, nargs="?")
+    p.add_argument("--debug", action="store_true", help="log details of expected errors (tracebacks) too")
 
     p = _command(sub, "scan", "classes, counts per split and unusable files of a dataset",
                  "guiclassifier scan resources/demo --json")
@@ -159,6 +160,7 @@ def _install_sigint(token: Any) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from guiclassifier.core.data import scan_folder
+    from guiclassifier.core.text import plural
 
     from guiclassifier.cli_progress import ConsoleReporter
 
@@ -182,7 +184,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(f"note: {note}")
     if report.skipped:
-        print(f"\n{len(report.skipped)} files skipped:")
+        print(f"\n{plural(len(report.skipped), 'file')} skipped:")
         for s in report.skipped:
             print(f"  {s.path}: {s.reason}")
     return 0
@@ -203,8 +205,11 @@ def _data_from(args: argparse.Namespace):
 
 def _learner_from(args: argparse.Namespace, precompute: bool = False, dist_info: Any = None):
     from guiclassifier.core.learner import Learner
+    from guiclassifier.core.threads import adapt_threads
 
     data = _data_from(args)
+    if dist_info is None:  # one process per GPU under torchrun: not the CPU's share to judge
+        adapt_threads()
     arch = _default_arch() if args.arch == "auto" else args.arch
     return Learner.pretrained(arch, data, precompute=precompute, weights=_weights_arg(args.weights),
                               device=args.device, seed=args.seed, dist_info=dist_info)
@@ -388,6 +393,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    import logging
+
+    from guiclassifier.qt_libraries import missing_libraries, missing_message, uses_xcb
+
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    missing = missing_libraries() if uses_xcb() else []
+    if missing:
+        print(missing_message(missing), file=sys.stderr)
+        return 1
     try:
         from guiclassifier.gui.app import run_app
     except ImportError as exc:  # PySide6 missing, or a system library Qt needs (libGL, libEGL...)
@@ -405,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     # `guiclassifier` and `guiclassifier DATA` open the window.
-    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
     from guiclassifier.core.errors import GuiClassifierError

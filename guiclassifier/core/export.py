@@ -64,7 +64,8 @@ def export_model(learner: Learner, out: str | Path, fmt: str) -> tuple[Path, Pat
                 raise ExportError("ONNX export needs the optional packages onnx and onnxscript: "
                                   "pip install 'guiclassifier[onnx]'")
             torch.onnx.export(model, (example,), str(out), input_names=["image"], output_names=["probabilities"],
-                              dynamic_shapes={"x": {0: batch}}, dynamo=True, external_data=False)
+                              dynamic_shapes={"x": {0: batch}}, dynamo=True, external_data=False,
+                              verbose=False)  # its progress lines are not for the user
     except ExportError:
         raise
     except Exception as exc:  # exporters raise many kinds; the user needs the one line

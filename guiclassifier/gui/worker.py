@@ -9,9 +9,9 @@ signals across threads. Stop sets the CancelToken directly: it takes effect with
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from guiclassifier.core.errors import GuiClassifierError
 from guiclassifier.core.events import Event
 
 DRAIN_MS = 50
+log = logging.getLogger(__name__)
 Job = Callable[[Callable[[Event], None], CancelToken], Any]
 T = TypeVar("T")
 
@@ -85,7 +86,10 @@ class _JobThread(QThread):
         except Cancelled:
             self._out.put(_Finished(None))
         except BaseException as exc:  # every failure must reach the user as a message
-            traceback.print_exc()
+            if isinstance(exc, GuiClassifierError):  # expected (an empty folder...): the message says it all
+                log.debug("a job ended with a message for the user", exc_info=True)
+            else:  # a bug: its traceback belongs in the terminal and in reports
+                log.error("a job failed unexpectedly", exc_info=True)
             self._out.put(_Failed(readable_error(exc)))
         else:
             self._out.put(_Finished(result))

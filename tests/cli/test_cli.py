@@ -25,7 +25,7 @@ def test_scan_reports_counts_and_broken_files(dataset: Path, capsys) -> None:
     (dataset / "train" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8junk")
     code, out, _ = run(capsys, "scan", str(dataset))
     assert code == 0
-    assert "cat" in out and "12" in out and "broken.jpg" in out and "1 files skipped" in out
+    assert "cat" in out and "12" in out and "broken.jpg" in out and "1 file skipped" in out
     code, out, _ = run(capsys, "scan", str(dataset), "--json")
     report = json.loads(out)
     assert report["counts"]["dog"] == {"train": 12, "valid": 4}
@@ -143,6 +143,7 @@ def test_exported_model_runs_without_guiclassifier(tiny_learner, tmp_path: Path,
     out = tmp_path / f"m.{fmt}"
     code, stdout, _ = run(capsys, "export", str(model), "--format", fmt, "--out", str(out))
     assert code == 0 and out.is_file() and Path(str(out) + ".json").is_file()
+    assert stdout.splitlines() == [f"wrote {out} and {out}.json"]  # not the exporter's progress lines
     images = [i.path for i in tiny_learner.data.valid_items]
     script = tmp_path / "use.py"
     script.write_text(RUN_EXPORTED)
@@ -171,3 +172,38 @@ def test_big_photos_are_read_from_shrunk_copies_unless_turned_off(tmp_path: Path
     code, out, err = run(capsys, *sweep)
     assert code == 0, out + err
     assert len(list(default_resized_dir().rglob("*.jpg"))) >= 4  # the training images swept
+
+
+def test_the_window_takes_debug_and_a_dataset(monkeypatch) -> None:
+    from guiclassifier import cli
+
+    seen: list = []
+    monkeypatch.setitem(cli.COMMANDS, "gui", lambda args: seen.append((args.debug, args.data)) or 0)
+    assert cli.main(["--debug"]) == 0 and cli.main(["data/x", "--debug"]) == 0 and cli.main([]) == 0
+    assert seen == [(True, None), (True, Path("data/x")), (False, None)]
+
+
+def test_missing_qt_libraries_are_named_with_their_packages(monkeypatch, capsys) -> None:
+    import ctypes
+
+    from guiclassifier import cli, qt_libraries
+
+    assert qt_libraries.uses_xcb({"DISPLAY": ":0"}, "linux")
+    assert not qt_libraries.uses_xcb({"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}, "linux")
+    assert not qt_libraries.uses_xcb({"QT_QPA_PLATFORM": "offscreen", "DISPLAY": ":0"}, "linux")
+    assert not qt_libraries.uses_xcb({"DISPLAY": ":0"}, "darwin")
+    real = ctypes.CDLL
+
+    def cdll(name, *args, **kwargs):
+        if name in ("libxcb-icccm.so.4", "libxcb-keysyms.so.1"):
+            raise OSError(f"{name}: cannot open shared object file")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(ctypes, "CDLL", cdll)
+    monkeypatch.setattr(qt_libraries, "uses_xcb", lambda: True)
+    monkeypatch.setattr(qt_libraries, "XCB_LIBRARIES", {"libxcb-icccm.so.4": "libxcb-icccm4",
+                                                        "libxcb-keysyms.so.1": "libxcb-keysyms1",
+                                                        "libc.so.6": "libc6"})
+    assert cli.main(["gui"]) == 1
+    err = capsys.readouterr().err
+    assert "sudo apt install libxcb-icccm4 libxcb-keysyms1\n" in err and "libc6" not in err
