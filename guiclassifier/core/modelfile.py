@@ -85,6 +85,15 @@ def _training_settings(payload: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set straight back (at import, before any thread)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+
+
 def save_atomically(payload: dict[str, Any], path: Path, what: str = "the model") -> Path:
     """torch.save to a temporary file beside `path`, fsync, rename over `path`. On failure the
     temporary file is removed and any earlier file at `path` is unchanged."""
@@ -96,6 +105,7 @@ def save_atomically(payload: dict[str, Any], path: Path, what: str = "the model"
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o666 & ~UMASK)  # mkstemp makes it 0600; saved files follow the umask
         os.replace(tmp_name, path)
     except OSError as exc:
         Path(tmp_name).unlink(missing_ok=True)

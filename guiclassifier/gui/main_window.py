@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTabWidget,
@@ -55,12 +56,13 @@ from guiclassifier.core.errors import DataError, GuiClassifierError
 from guiclassifier.core.lr_finder import DEFAULT_SUGGESTION, explain
 from guiclassifier.core.recipe import GROUP_RATIO, Recipe, lesson1
 from guiclassifier.core.schedules import SGDR
+from guiclassifier.core.text import plural
 from guiclassifier.gui.engine import engine_loaded, load_engine
 from guiclassifier.gui.widgets.data_view import DataView
 from guiclassifier.gui.widgets.interpret_view import QUARANTINE, InterpretView
 from guiclassifier.gui.widgets.loss_plot import LossPlot
 from guiclassifier.gui.widgets.lr_plot import LRFindPlot
-from guiclassifier.gui.widgets.metrics_table import MetricsTable
+from guiclassifier.gui.widgets.metrics_table import MetricsTable, fit_label
 from guiclassifier.gui.widgets.predict_view import PredictView
 from guiclassifier.gui.widgets.schedule_plot import SchedulePlot
 from guiclassifier.gui.worker import JobRunner
@@ -94,11 +96,31 @@ def _icon() -> QIcon:
     return QIcon(str(path)) if path.is_file() else QIcon()
 
 
+def format_duration(seconds: float) -> str:
+    """'40 s', '3 min', '1 h 20 min': an expected duration, rounded as a person would say it."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def format_eta(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "--"
     seconds = int(round(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+
+
+def _with_threads_for_load(job):
+    """The job, first giving PyTorch the cores other programs leave free (core.threads)."""
+
+    def run(cb, cancel):
+        from guiclassifier.core.threads import adapt_threads
+
+        adapt_threads()
+        return job(cb, cancel)
+
+    return run
 
 
 class MainWindow(QMainWindow):
@@ -122,7 +144,11 @@ class MainWindow(QMainWindow):
         self.checkpoints: CheckpointConfig | None = None  # set once the engine has loaded
         self._data_path = data_path  # opened once the engine has loaded
         self._job_name = ""
-        self._stage_label = ""
+        self._stage_label = ""  # a recipe step or a resumed run: shown before what trains
+        self._epoch_base = 0  # metrics-table rows before the running fit: epochs count across the project
+        self._fit_name = ""
+        self._fit_what = ""
+        self._rates: dict[tuple[str, int, str], float] = {}  # (arch, size, what trains) -> images/s measured
         self._rate_clock: tuple[float, int] = (time.perf_counter(), 0)
         self._plots_dirty: set[str] = set()
         self._last_step = 0
@@ -135,6 +161,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._build()
         self._build_menus()
+        self._never_grow()
         self._restore_settings()
         self.runner.events.connect(self._on_events)
         self.runner.finished.connect(self._on_finished)
@@ -165,6 +192,7 @@ class MainWindow(QMainWindow):
         if torch.cuda.is_available():
             self.device_combo.addItem(f"CUDA ({torch.cuda.get_device_name()})", "cuda")
         self.checkpoints = CheckpointConfig(default_checkpoint_dir() / "window")
+        self._set_default_size()
         data_path, self._data_path = self._data_path, None
         if latest_checkpoint(self.checkpoints.folder) is not None:
             # Asked once the window shows; the data path waits for the answer.
@@ -196,7 +224,12 @@ class MainWindow(QMainWindow):
         form.addRow(row)
         self.valid_pct_spin = self._spin(form, "Validation %", 5, 50, 20, "validPctSpin",
                                          "Share of each class held out when there is no valid/ folder")
-        self.size_spin = self._spin(form, "Image size", 16, 1024, 224, "sizeSpin", "Pixels (square)")
+        self.size_spin = self._spin(form, "Image size", 16, 1024, 224, "sizeSpin",
+                                    "Pixels (square). Until you change it: 224 on a GPU, 128 on a CPU, and "
+                                    "about the images' own size when they are smaller")
+        self._setting_size = False
+        self.size_chosen = False  # by the user (kept between launches); until then it follows the data
+        self.size_spin.valueChanged.connect(self._size_edited)
         self.bs_spin = self._spin(form, "Batch size", 1, 1024, 64, "batchSizeSpin")
         self.augment_combo = QComboBox()
         self.augment_combo.setObjectName("augmentCombo")
@@ -242,6 +275,7 @@ class MainWindow(QMainWindow):
         self.precompute_check.setToolTip("Runs the frozen body once and trains the head on the cached "
                                          "output. Augmentation has no effect while it is on.")
         self.precompute_check.toggled.connect(self._precompute_toggled)
+        self.precompute_check.toggled.connect(lambda _: self._update_schedule())
         form.addRow(self.precompute_check)
         self.frozen_label = QLabel("training: head only")
         self.frozen_label.setObjectName("frozenLabel")
@@ -303,7 +337,8 @@ class MainWindow(QMainWindow):
                                       "Repeat the sweep with other batch orders and show the spread")
         self.recipe_list = QListWidget()
         self.recipe_list.setObjectName("recipeSteps")
-        self.recipe_list.setMaximumHeight(190)
+        self.recipe_list.setMinimumHeight(170)
+        self.recipe_list.setWordWrap(True)
         form.addRow(QLabel("Recipe steps (lesson 1)"))
         form.addRow(self.recipe_list)
         self._fill_recipe_list()
@@ -361,6 +396,15 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress_bar)
         self.statusBar().addPermanentWidget(self.device_label)
 
+    def _never_grow(self) -> None:
+        """Long texts wrap (or, in the status bar, are cut) instead of widening the window: a
+        window that grows by itself overflows a small screen, and its size is saved."""
+        for label in self.findChildren(QLabel):
+            label.setWordWrap(True)
+        self.progress_label.setWordWrap(False)
+        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.progress_label.setMinimumWidth(200)
+
     @staticmethod
     def _spin(form: QFormLayout, label: str, lo: int, hi: int, value: int, name: str, tip: str = "") -> QSpinBox:
         spin = QSpinBox()
@@ -417,6 +461,7 @@ class MainWindow(QMainWindow):
                           (self.valid_pct_spin, "valid_pct")):
             if s.value(key) is not None:
                 spin.setValue(int(s.value(key)))
+        self.size_chosen = s.value("size") is not None  # saved only when the user chose it
         for check, key in ((self.resized_check, "resized_cache"), (self.overfit_check, "until_overfit")):
             if s.value(key) is not None:
                 check.setChecked(str(s.value(key)).lower() == "true")
@@ -429,7 +474,8 @@ class MainWindow(QMainWindow):
         s = self.settings
         s.setValue("geometry", self.saveGeometry())
         s.setValue("splitter", self.splitter.saveState())
-        s.setValue("size", self.size_spin.value())
+        if self.size_chosen:
+            s.setValue("size", self.size_spin.value())
         s.setValue("bs", self.bs_spin.value())
         s.setValue("seed", self.seed_spin.value())
         s.setValue("valid_pct", self.valid_pct_spin.value())
@@ -457,6 +503,8 @@ class MainWindow(QMainWindow):
                   self.cycle_mult_spin, self.ratio_spin, self.sweeps_spin, self.overfit_check):
             w.setEnabled(not busy)
         self.precompute_check.setEnabled(not busy and not unfrozen)
+        if unfrozen and self.precompute_check.isChecked():
+            self.precompute_check.setChecked(False)  # the body trains: nothing can be cached
         for w in (self.predict_view.files_button, self.predict_view.folder_button, self.predict_view.tta_check,
                   self.predict_view.drop_zone):
             w.setEnabled(not busy)
@@ -513,6 +561,7 @@ class MainWindow(QMainWindow):
         folder = folder.strip()
         if not folder or self.runner.busy:
             return
+        folder = str(Path(folder).expanduser().absolute())  # remembered as typed would break elsewhere
         self.data_path_edit.setText(folder)
         self.settings.setValue("last_folder", folder)
         settings = self._data_kwargs()
@@ -536,6 +585,23 @@ class MainWindow(QMainWindow):
                 "augment": self.augment_combo.currentData(), "max_zoom": 1.1,
                 "valid_pct": self.valid_pct_spin.value() / 100, "seed": self.seed_spin.value(),
                 "resized_cache": self.resized_check.isChecked()}
+
+    def _size_edited(self, _: int) -> None:
+        if not self._setting_size:
+            self.size_chosen = True
+
+    def _set_default_size(self, typical: int | None = None) -> None:
+        """The size a project starts with (core.image_size), unless the user chose one."""
+        if self.size_chosen or not engine_loaded():
+            return
+        from guiclassifier.core.device import resolve_device
+        from guiclassifier.core.image_size import default_image_size
+
+        self._setting_size = True
+        try:
+            self.size_spin.setValue(default_image_size(resolve_device(self.device_combo.currentData()).type, typical))
+        finally:
+            self._setting_size = False
 
     def _data_settings_changed(self, *_: Any) -> None:
         kw = self._data_kwargs()
@@ -576,12 +642,13 @@ class MainWindow(QMainWindow):
         return self._current_data(), self._model_key(), self.learner, self.model_key
 
     @staticmethod
-    def _learner_for_run(settings: tuple) -> Learner:
-        """Called on the worker: the current learner with the current data settings, or a new one."""
+    def _learner_for_run(settings: tuple, fresh: bool = False) -> Learner:
+        """Called on the worker: the current learner with the current data settings, or a new one
+        (always a new one with `fresh`: the pretrained weights)."""
         from guiclassifier.core.learner import Learner
 
         data, key, current, current_key = settings
-        if current is not None and key == current_key and tuple(data.classes) == current.classes:
+        if not fresh and current is not None and key == current_key and tuple(data.classes) == current.classes:
             current.attach_data(data)
             return current
         weights = None if key.weights == "random" else key.weights
@@ -613,10 +680,12 @@ class MainWindow(QMainWindow):
             self._set_status(f"'{self.lr_edit.text()}' is not a learning rate: type a positive number like 1e-2")
             return
         self.lr_plot.set_chosen_lr(lr)
+        self._set_status(f"Learning rate {lr:.2e} (typed).")
         self._update_schedule()
 
     def _lr_chosen_on_plot(self, lr: float) -> None:
         self.lr_edit.setText(f"{lr:.2e}")
+        self._set_status(f"Learning rate {lr:.2e} (chosen on the curve).")
         self._update_schedule()
 
     def _schedule(self) -> SGDR:
@@ -635,8 +704,21 @@ class MainWindow(QMainWindow):
         self.schedule_plot.set_schedule([[lr * m for m in mults] for lr in lrs], steps)
         text = (f"{schedule.total_epochs()}  ({' + '.join(map(str, schedule.cycle_epochs()))})"
                 if schedule.cycle_len else str(schedule.total_epochs()))
+        estimate = self._expected_seconds(schedule.total_epochs())
+        if estimate is not None:
+            text += f", about {format_duration(estimate)}"
         self.epochs_label.setText(f"at most {text}" if self.overfit_check.isChecked() else text)
         self.ratio_label.setText("lrs: " + " / ".join(f"{lr:.1e}" for lr in lrs))
+
+    def _expected_seconds(self, epochs: int) -> float | None:
+        """How long Train would take, from the speed measured on this project's last fit of the
+        same kind (architecture, size, what trains); None until one ran."""
+        if self.report_data is None:
+            return None
+        frozen = self.learner.frozen_groups if self.learner is not None else 2
+        what = fit_label(frozen == 2 and self.precompute_check.isChecked(), 3 - frozen)
+        rate = self._rates.get((self.arch_combo.currentData(), self.size_spin.value(), what))
+        return epochs * len(self.report_data.train_items) / rate if rate else None
 
     # ----- recipe steps -----------------------------------------------------------------
 
@@ -662,6 +744,8 @@ class MainWindow(QMainWindow):
         if self.runner.busy:
             return False
         self._job_name = name  # before start(): busy_changed updates the buttons for this job
+        if name != ENGINE_JOB:
+            job = _with_threads_for_load(job)
         self.runner.start(job)
         self.last_error = None
         self.progress_bar.setRange(0, 0)
@@ -712,7 +796,6 @@ class MainWindow(QMainWindow):
         until_overfit = self.overfit_check.isChecked()
         settings = self._run_settings()
         self.tabs.setCurrentIndex(3)
-        self._stage_label = "head" if self.learner is None or self.learner.frozen_groups > 0 else "all layers"
         checkpoints = self.checkpoints
 
         def job(cb, cancel):
@@ -739,22 +822,71 @@ class MainWindow(QMainWindow):
         self._start("Freezing" if freeze else "Unfreezing", job)
 
     def start_recipe(self) -> None:
-        if self.report_data is None:
+        if self.report_data is None or self.runner.busy:
             return
+        fresh = True
+        if self.learner is not None:
+            answer = self.recipe_start_answer()
+            if answer == "cancel" or answer == "pretrained" and not self.may_discard_model(
+                    "starting again from the pretrained weights"):
+                return
+            fresh = answer == "pretrained"
         recipe = self.recipe
         settings = self._run_settings()
         self._fill_recipe_list(0, 0)
         self.tabs.setCurrentIndex(3)
-
+        if fresh and self.learner is not None:
+            self._clear_training_views()
         checkpoints = self.checkpoints
 
         def job(cb, cancel):
             from guiclassifier.core.recipe_runner import run_recipe
 
-            learner = self._learner_for_run(settings)
+            learner = self._learner_for_run(settings, fresh)
             return "recipe", learner, run_recipe(learner, recipe, cb, cancel, checkpoints=checkpoints), settings[1]
 
-        self._start("Recipe", job)
+        if self._start("Recipe", job):
+            self._set_status("Recipe, from the pretrained weights..." if fresh else
+                             "Recipe, continuing with the current model...")
+
+    def recipe_start_answer(self) -> str:
+        """'pretrained', 'continue' or 'cancel': where Run recipe starts when there is a model
+        (tests replace this)."""
+        box = QMessageBox(QMessageBox.Icon.Question, APP_NAME,
+                          "Run the recipe from the pretrained weights, or continue with the current model "
+                          "(its training so far is kept and built on)?", parent=self)
+        pretrained = box.addButton("Start from the pretrained weights", QMessageBox.ButtonRole.AcceptRole)
+        current = box.addButton("Continue with the current model", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(pretrained)
+        box.exec()
+        return {pretrained: "pretrained", current: "continue"}.get(box.clickedButton(), "cancel")
+
+    def unsaved_answer(self, doing: str) -> str:
+        """'save', 'discard' or 'cancel' for a model with unsaved changes (tests replace this)."""
+        box = QMessageBox(QMessageBox.Icon.Question, APP_NAME,
+                          f"The model has changes that are not saved. Save them before {doing}?",
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self)
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        return {QMessageBox.StandardButton.Save: "save",
+                QMessageBox.StandardButton.Discard: "discard"}.get(QMessageBox.StandardButton(answer), "cancel")
+
+    def may_discard_model(self, doing: str) -> bool:
+        """True when the current model may be replaced: nothing unsaved, or the user saved it or
+        chose to discard it."""
+        if self.learner is None or not self.dirty:
+            return True
+        answer = self.unsaved_answer(doing)
+        if answer == "save":
+            return self.save_model()
+        return answer == "discard"
+
+    def _clear_training_views(self) -> None:
+        """Another model: the loss plot and the metrics table were about the old one."""
+        self.loss_plot.clear()
+        self.metrics_table.setRowCount(0)
 
     def offer_resume(self, data_path: str | Path | None = None) -> None:
         """A run that was stopped, crashed or was killed left a checkpoint: offer to go on."""
@@ -887,6 +1019,8 @@ class MainWindow(QMainWindow):
             if isinstance(event, (ev.ScanProgress, ev.PrecomputeProgress, ev.PredictProgress)):
                 label = {"ScanProgress": "Checking images", "PrecomputeProgress": "Precomputing",
                          "PredictProgress": "Predicting"}[type(event).__name__]
+                if isinstance(event, ev.PrecomputeProgress) and self._job_name == "Predicting":
+                    label = "Preparing the familiarity check (training images' features, once)"
                 self._progress(event.done, event.total, event.eta, label)
             elif isinstance(event, ev.LRFindStarted):
                 self.lr_plot.clear_curve()
@@ -899,9 +1033,11 @@ class MainWindow(QMainWindow):
                 self.lr_plot.set_explanation(explain(dict(event.suggestions), dict(event.reasons),
                                                      stopped_reason=event.stopped_reason))
             elif isinstance(event, ev.FitStarted):
-                self.loss_plot.start_stage(self._stage_label or ("head" if event.trainable_groups == 1 else
-                                                                 "all layers"),
-                                           event.total_epochs * event.batches_per_epoch)
+                self._fit_name = fit_label(event.precompute, event.trainable_groups, self._stage_label)
+                self._fit_what = fit_label(event.precompute, event.trainable_groups)
+                self._rate_clock = (time.perf_counter(), 0)
+                self._epoch_base = self.metrics_table.rowCount()
+                self.loss_plot.start_stage(self._fit_name, event.total_epochs * event.batches_per_epoch)
                 mults = SGDR(event.n_cycle, event.cycle_len, event.cycle_mult).multipliers(event.batches_per_epoch)
                 self.schedule_plot.set_schedule([[lr * m for m in mults] for lr in event.lrs],
                                                 event.batches_per_epoch)
@@ -912,7 +1048,7 @@ class MainWindow(QMainWindow):
                 batches = True
             elif isinstance(event, ev.EpochEnded):
                 self.loss_plot.add_epoch(event.valid_loss, event.accuracy)
-                self.metrics_table.add_epoch(self._stage_label or "train", event.epoch + 1, event.train_loss,
+                self.metrics_table.add_epoch(self._fit_name, self._epoch_base + event.epoch + 1, event.train_loss,
                                              event.valid_loss, event.accuracy, event.epoch_time)
                 batches = True
             elif isinstance(event, ev.FilePredicted) and self._job_name == "Predicting":
@@ -924,12 +1060,16 @@ class MainWindow(QMainWindow):
                 self.metrics_table.mark_cycle_end(event.cycle, event.best_cycle == event.cycle, event.stopping)
             elif isinstance(event, ev.FitEnded):
                 self.loss_plot.end_stage()
+                start, seen = self._rate_clock
+                if seen and not event.cancelled:  # images/s including validation: for the next estimate
+                    key = (self.arch_combo.currentData(), self.size_spin.value(), self._fit_what)
+                    self._rates[key] = seen / max(1e-6, time.perf_counter() - start)
                 if event.kept_cycle is not None:
                     self.metrics_table.mark_kept(event.kept_cycle)
                 self._set_status(event.message)
             elif isinstance(event, ev.StageStarted):
                 self._fill_recipe_list(event.index, event.index)
-                self._stage_label = f"recipe {event.index + 1}"
+                self._stage_label = f"step {event.index + 1}"
             elif isinstance(event, ev.StageEnded):
                 self._fill_recipe_list(event.index + (0 if event.cancelled else 1), None)
                 self._set_status(f"Step {event.index + 1}: {event.summary}")
@@ -1000,6 +1140,8 @@ class MainWindow(QMainWindow):
             self.learner, self.model_key = learner, key
             if kind == "open_model":
                 self.dirty = False
+                self._clear_training_views()
+                self.metrics_table.show_history(learner.history)
                 self.model_path = outcome
                 self.arch_combo.setCurrentIndex(self.arch_combo.findData(learner.arch))
                 self.model_key = self._model_key()
@@ -1027,13 +1169,13 @@ class MainWindow(QMainWindow):
             elif kind == "predict":
                 skipped = sum(r.error is not None for r in outcome)
                 flagged = sum(r.unfamiliar for r in outcome)
-                self._set_status(f"Predicted {len(outcome) - skipped} images"
+                self._set_status(f"Predicted {plural(len(outcome) - skipped, 'image')}"
                                  + (f", {skipped} skipped" if skipped else "")
                                  + (f", {flagged} unlike the training images" if flagged else "") + ".")
             self.predict_view.set_classes(learner.classes)
-            if kind == "fit" and not (outcome.cancelled or outcome.failed) or \
-                    kind == "recipe" and not (outcome.cancelled or outcome.stopped_reason):
-                clear_checkpoints(self.checkpoints.folder)  # finished: nothing left to resume
+            if kind in ("fit", "recipe") and not outcome.cancelled:
+                # Finished, or failed (diverged, collapsed): going on from there would fail again.
+                clear_checkpoints(self.checkpoints.folder)
         self._stage_label = ""
         self._update_enabled()
         self._update_schedule()
@@ -1041,12 +1183,22 @@ class MainWindow(QMainWindow):
 
     def _data_loaded(self, data: ImageData) -> None:
         if self.learner is not None and tuple(data.classes) != self.learner.classes:
+            if not self.may_discard_model(f"opening a dataset with other classes ({', '.join(data.classes)})"):
+                self._keep_dataset(f"Kept {self._dataset_name()} and its model; {data.path} was not opened.")
+                return
             self.learner = None  # a different problem: the next run starts a new model
             self.model_key = None
+            self.model_path = None
+            self.dirty = False
+            self._clear_training_views()
         self.report_data = data
+        if not self.size_chosen and self._job_name != "Rescanning":
+            from guiclassifier.core.image_size import typical_side
+
+            self._set_default_size(typical_side([item.path for item in data.train_items]))
         self.data_view.set_report(data.report)
-        self.data_view.set_augmentation(data.augment, data.size, data.max_zoom)
-        skipped = f", {len(data.report.skipped)} files skipped" if data.report.skipped else ""
+        self.data_view.set_augmentation(data.augment, self.size_spin.value(), data.max_zoom)
+        skipped = f", {plural(len(data.report.skipped), 'file')} skipped" if data.report.skipped else ""
         counts = f"{len(data.train_items)} train and {len(data.valid_items)} valid images in {data.c} classes"
         if self._job_name == "Rescanning":  # after a move: stay where the user is working
             self._set_status(f"Dataset updated: {counts}{skipped} ({data.report.decoded} changed files checked).")
@@ -1054,6 +1206,14 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.data_view)
         self.interpret_view.set_interpretation(None)  # it was about another dataset
         self._set_status(f"Loaded {counts}{skipped}.")
+
+    def _dataset_name(self) -> str:
+        return str(self.report_data.path) if self.report_data is not None else "no dataset"
+
+    def _keep_dataset(self, message: str) -> None:
+        """The dataset path field goes back to the dataset that is really loaded."""
+        self.data_path_edit.setText(str(self.report_data.path) if self.report_data is not None else "")
+        self._set_status(message)
 
     def _lr_find_done(self, results: list) -> None:
         first = results[0]
@@ -1083,6 +1243,11 @@ class MainWindow(QMainWindow):
                              f"{' with TTA' if result.evaluation.tta else ''}.")
 
     def _on_failed(self, message: str) -> None:
+        if self._job_name in ("Scanning", "Rescanning"):
+            # The field, the tabs and the buttons agree on the dataset that is really loaded.
+            self.data_path_edit.setText(str(self.report_data.path) if self.report_data is not None else "")
+            message += (f"\n\nStill using {self.report_data.path}." if self.report_data is not None else
+                        "\n\nNo dataset is open.")
         self._redraw_plots()
         self._plot_timer.stop()
         self._pending_progress = None
@@ -1104,7 +1269,7 @@ class MainWindow(QMainWindow):
             self.open_model(path)
 
     def open_model(self, path: str) -> None:
-        if self.runner.busy:
+        if self.runner.busy or not self.may_discard_model("opening another model"):
             return
         data, key = self._current_data(), self._model_key()
 
@@ -1118,13 +1283,13 @@ class MainWindow(QMainWindow):
 
         self._start("Opening model", job)
 
-    def save_model(self) -> None:
+    def save_model(self) -> bool:
+        """Ask where, then save; False when the user cancelled or saving failed."""
         if self.learner is None or self.runner.busy:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save the model", "model.gcm",
+            return False
+        path, _ = QFileDialog.getSaveFileName(self, "Save the model", self.model_path or "model.gcm",
                                               "guiclassifier models (*.gcm)")
-        if path:
-            self.save_model_to(path)
+        return bool(path) and self.save_model_to(path)
 
     def save_model_to(self, path: str) -> bool:
         try:
@@ -1249,7 +1414,7 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             self._show_error(f"Could not write {path}: {exc.strerror}")
             return
-        self._set_status(f"Wrote {len(self.predict_view.results())} results to {path}")
+        self._set_status(f"Wrote {plural(len(self.predict_view.results()), 'result')} to {path}")
 
     def confirm_stop_and_quit(self) -> bool:
         answer = QMessageBox.question(self, APP_NAME, f"{self._job_name} is running. Stop it and quit?")
@@ -1260,6 +1425,10 @@ class MainWindow(QMainWindow):
         if self.runner.busy and self._job_name != ENGINE_JOB and not self.confirm_stop_and_quit():
             event.ignore()
             return
+        self.runner.shutdown()  # a stopped fit leaves its checkpoint; the model is then as last shown
+        if not self.may_discard_model("quitting"):
+            self._update_enabled()
+            event.ignore()
+            return
         self._save_settings()
-        self.runner.shutdown()
         event.accept()

@@ -171,6 +171,9 @@ def test_save_load_round_trip(tiny_learner: Learner, tmp_path: Path) -> None:
     path = tiny_learner.save(tmp_path / "model.gcm")
     loaded = Learner.load(path, device="cpu")
     assert loaded.classes == ("cat", "dog") and loaded.arch == "resnet18" and loaded.size == 32
+    from guiclassifier.core.modelfile import UMASK
+
+    assert path.stat().st_mode & 0o777 == 0o666 & ~UMASK  # like any file the user makes, not 0600
     assert loaded.frozen_groups == tiny_learner.frozen_groups
     assert loaded.history[-1]["kind"] == "fit"
     paths = [i.path for i in tiny_learner.data.valid_items]

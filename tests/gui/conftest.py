@@ -25,6 +25,8 @@ def make_window(qtbot, tmp_path: Path):
         window = MainWindow(None, settings)
         # A test that fails mid-run leaves a job running; closing must not wait on a dialog.
         window.confirm_stop_and_quit = lambda: True
+        window.unsaved_answer = lambda doing: "discard"  # tests that check the question set their own
+        window.recipe_start_answer = lambda: "pretrained"
         qtbot.addWidget(window)
         if tiny:
             window.arch_combo.setCurrentIndex(window.arch_combo.findData("resnet18"))

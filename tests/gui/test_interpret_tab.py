@@ -99,7 +99,7 @@ def test_moving_a_file_from_the_gallery_and_undoing_it(analysed, dataset: Path, 
     assert report.counts() == {"cat": (12, 4), "dog": (12, 5)}
     assert report.decoded == 1  # the rescan decoded only the moved file
     assert str(source) not in view.gallery_paths()
-    assert "1 file(s) moved" in view.summary.text()
+    assert "1 file moved" in view.summary.text()
     assert view.undo_button.isEnabled()
 
     view.undo_button.click()

@@ -47,7 +47,7 @@ def test_broken_files_show_as_skipped(make_window, dataset, qtbot) -> None:
     window.open_dataset(str(dataset))
     wait_idle(qtbot, window)
     button = window.data_view.skipped_button
-    assert button.isVisibleTo(window) and button.text().startswith("1 files skipped")
+    assert button.isVisibleTo(window) and button.text().startswith("1 file skipped")
 
 
 def test_bad_folder_is_a_message_not_a_crash(make_window, tmp_path, qtbot) -> None:
@@ -109,20 +109,24 @@ def test_schedule_redraws_when_parameters_change(loaded) -> None:
 def test_training_fills_the_metrics_table_and_plots(loaded, qtbot) -> None:
     train_briefly(qtbot, loaded, lr="0.02", cycles=2, cycle_len=1)
     rows = loaded.metrics_table.rows()
-    assert [r[1] for r in rows] == ["1", "2"] and all(r[0] == "head" for r in rows)
+    assert [r[1] for r in rows] == ["1", "2"] and all(r[0] == "head, cached" for r in rows)
     assert loaded.loss_plot.batches == 6
     assert len(loaded.loss_plot.valid_curve.getData()[0]) == 2
     assert "Trained 2 epochs" in loaded.last_status and loaded.windowTitle().endswith("*")
+    assert ", about " in loaded.epochs_label.text()  # measured: the next head stage's expected time
 
     loaded.unfreeze_button.click()
     wait_idle(qtbot, loaded)
     assert loaded.frozen_label.text() == "training: all layers"
     assert loaded.ratio_spin.isVisibleTo(loaded) and not loaded.precompute_check.isEnabled()
+    assert not loaded.precompute_check.isChecked()  # nothing is cached once the body trains
     assert len(loaded.schedule_plot.curve_data()) == 3  # one curve per layer group
     loaded.cycles_spin.setValue(1)
     loaded.train_button.click()
     wait_idle(qtbot, loaded)
-    assert [r[0] for r in loaded.metrics_table.rows()] == ["head", "head", "all layers"]
+    # Named by what trains and how; epochs counted across the project.
+    assert [r[:2] for r in loaded.metrics_table.rows()] == [["head, cached", "1"], ["head, cached", "2"],
+                                                            ["all layers", "3"]]
 
 
 def test_stop_takes_effect_within_a_batch(loaded, qtbot) -> None:
@@ -292,3 +296,84 @@ def test_until_overfit_marks_each_cycle_and_the_kept_one(loaded, qtbot, monkeypa
     assert loaded.metrics_table.kept_rows() == [1]
     assert "kept cycle 2's weights" in loaded.last_status
     assert loaded.learner.history[-1]["kept_cycle"] == 1
+
+
+def test_expected_errors_print_no_traceback_unless_debugging(make_window, qtbot, tmp_path, capfd, caplog) -> None:
+    import logging
+
+    window = make_window()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    window.open_dataset(str(empty))
+    wait_idle(qtbot, window)
+    assert window.last_error and "Traceback" not in capfd.readouterr().err
+    with caplog.at_level(logging.DEBUG, logger="guiclassifier"):  # what `guiclassifier --debug` shows
+        window.open_dataset(str(empty))
+        wait_idle(qtbot, window)
+    assert any(r.exc_info for r in caplog.records)
+
+
+def test_long_texts_never_make_the_window_grow(make_window, qtbot) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    window = make_window()
+    window.resize(1280, 820)
+    window.show()
+    qtbot.waitExposed(window)
+    long_text = "a long line of text that goes on and on " * 15
+    for label in window.findChildren(QLabel):
+        if label.pixmap().isNull():
+            label.setText(long_text)
+    window.interpret_view.summary.setText(long_text)
+    window.progress_label.setText(long_text)
+    for index in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(index)
+        qtbot.wait(20)
+    assert window.width() == 1280 and window.minimumSizeHint().width() < 1366
+
+
+def test_texts_say_what_really_happened(loaded, qtbot, dataset) -> None:
+    trained = loaded
+    trained.precompute_check.setChecked(False)  # so the familiarity check has features to compute
+    train_briefly(qtbot, trained, cycles=1)
+    trained.lr_plot.lrChosen.emit(3e-3)
+    assert trained.last_status == "Learning rate 3.00e-03 (chosen on the curve)."
+    labels: list[str] = []
+    real = trained._progress
+    trained._progress = lambda done, total, eta, label, n=0: labels.append(label) or real(done, total, eta, label, n)
+    image = next((dataset / "valid" / "cat").iterdir())
+    trained.start_predict([str(image)])
+    wait_idle(qtbot, trained)
+    assert trained.last_status == "Predicted 1 image."
+    assert not any(label == "Precomputing" for label in labels)  # Precompute is not what runs here
+    assert any("familiarity check" in label for label in labels)
+
+
+def test_image_size_follows_device_and_data_until_the_user_chooses(make_window, qtbot, dataset, tmp_path) -> None:
+    window = make_window(tmp_path / "fresh.ini", tiny=False)
+    assert not window.size_chosen and window.size_spin.value() == 128  # a CPU here
+    window.open_dataset(str(dataset))
+    wait_idle(qtbot, window)
+    assert window.size_spin.value() == 64  # the test images are 24 px: no use blowing them up to 128
+    window.size_spin.setValue(96)
+    window.close()
+    again = make_window(tmp_path / "fresh.ini", tiny=False)
+    again.open_dataset(str(dataset))
+    wait_idle(qtbot, again)
+    assert again.size_chosen and again.size_spin.value() == 96
+
+
+def test_plots_show_plain_numbers_and_every_group(loaded, qtbot) -> None:
+    for plot in (loaded.lr_plot.getPlotItem(), loaded.loss_plot.loss.getPlotItem(),
+                 loaded.loss_plot.accuracy.getPlotItem(), loaded.schedule_plot.getPlotItem()):
+        assert not plot.getAxis("left").autoSIPrefix and not plot.getAxis("bottom").autoSIPrefix
+    assert loaded.loss_plot.loss.getViewBox().viewRange()[1] == [0, 1]  # no data yet: a sensible empty range
+    schedule = loaded.schedule_plot
+    schedule.set_schedule([[0.01 / 9] * 4, [0.01 / 3] * 4, [0.01] * 4], 2)
+    assert schedule.getPlotItem().getAxis("left").logMode  # the early group is not flat on zero
+    schedule.set_schedule([[0.01] * 4] * 3, 2)
+    assert not schedule.getPlotItem().getAxis("left").logMode
+    loaded.loss_plot.add_batch(0.5)
+    loaded.loss_plot.add_epoch(0.4, 0.925)
+    loaded.loss_plot.refresh()
+    assert list(loaded.loss_plot.accuracy_curve.getData()[1]) == [92.5]  # percent, like the table

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from guiclassifier.core.errors import ImageError
 from guiclassifier.core.images import open_rgb
+from guiclassifier.core.text import plural
 from guiclassifier.gui.widgets.images import pil_to_pixmap, thumbnail_icon
 from guiclassifier.gui.worker import run_on_short_thread
 
@@ -43,7 +44,7 @@ PREVIEW_DRAWS = 6
 class SkippedDialog(QDialog):
     def __init__(self, report: ScanReport, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"{len(report.skipped)} files skipped")
+        self.setWindowTitle(f"{plural(len(report.skipped), 'file')} skipped")
         layout = QVBoxLayout(self)
         table = QTableWidget(len(report.skipped), 2)
         table.setObjectName("skippedTable")
@@ -142,7 +143,7 @@ class DataView(QWidget):
                 if c:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.class_table.setItem(r, c, item)
-        self.skipped_button.setText(f"{len(report.skipped)} files skipped...")
+        self.skipped_button.setText(f"{plural(len(report.skipped), 'file')} skipped...")
         self.skipped_button.setVisible(bool(report.skipped))
         for label, name in enumerate(report.classes):
             for item in [i for i in report.train if i.label == label][:THUMBS_PER_CLASS]:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from guiclassifier.core.text import plural
 from guiclassifier.gui.widgets.images import thumbnail_icon
 
 if TYPE_CHECKING:  # torch: imported where used (see gui.engine)
@@ -216,7 +217,7 @@ class InterpretView(QWidget):
         self.cell = (actual, predicted)
         indices = interp.cell(actual, predicted)
         what = f"Actual {interp.classes[actual]}, predicted {interp.classes[predicted]}"
-        self._fill_gallery(indices, f"{what}: {len(indices)} images, most wrong first")
+        self._fill_gallery(indices, f"{what}: {plural(len(indices), 'image')}, most wrong first")
 
     def show_top_losses(self) -> None:
         interp = self.interpretation
@@ -314,7 +315,7 @@ class InterpretView(QWidget):
     def _say_changed(self) -> None:
         text = self.summary.text().split("  [")[0]
         if self.moved:
-            text += f"  [{len(self.moved)} file(s) moved since this analysis: analyse again to update the matrix]"
+            text += f"  [{plural(len(self.moved), 'file')} moved since this analysis: analyse again to update the matrix]"
         self.summary.setText(text)
 
     def set_state(self, busy: bool, can_analyse: bool, can_undo: bool) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from guiclassifier.gui.widgets.plot_axes import cache_axes
+from guiclassifier.gui.widgets.plot_axes import cache_axes, plain_numbers
 
 
 class LossPlot(QWidget):
@@ -24,15 +24,16 @@ class LossPlot(QWidget):
         self.valid_curve = self.loss.plot([], [], pen=pg.mkPen((214, 39, 40), width=2), symbol="o",
                                           symbolSize=6, symbolBrush=(214, 39, 40), name="valid")
         self.accuracy = pg.PlotWidget(background=None)
-        self.accuracy.setLabel("left", "accuracy")
+        self.accuracy.setLabel("left", "accuracy (%)")  # as the metrics table shows it
         self.accuracy.setLabel("bottom", "batches")
-        self.accuracy.setYRange(0, 1)
+        self.accuracy.setYRange(0, 100)
         self.accuracy.showGrid(x=True, y=True, alpha=0.2)
         self.accuracy.setXLink(self.loss)
         self.accuracy_curve = self.accuracy.plot([], [], pen=pg.mkPen((44, 160, 44), width=2), symbol="o",
                                                  symbolSize=6, symbolBrush=(44, 160, 44))
         for plot in (self.loss, self.accuracy):
             cache_axes(plot.getPlotItem())
+            plain_numbers(plot.getPlotItem())
         layout.addWidget(self.loss, 3)
         layout.addWidget(self.accuracy, 2)
         self.clear()
@@ -42,6 +43,7 @@ class LossPlot(QWidget):
         self._valid: tuple[list[float], list[float]] = ([], [])
         self._acc: tuple[list[float], list[float]] = ([], [])
         self._offset = 0
+        self.loss.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # not pyqtgraph's -0.5..0.5 of nothing
         for item in getattr(self, "_boundaries", []):
             self.loss.removeItem(item)
         self._boundaries: list[pg.InfiniteLine] = []
@@ -60,7 +62,7 @@ class LossPlot(QWidget):
             self.loss.setXRange(0, self._offset + planned_batches, padding=0.02)
         line = pg.InfiniteLine(pos=self._offset, angle=90, movable=False,
                                pen=pg.mkPen((150, 150, 150), width=1, style=pg.QtCore.Qt.PenStyle.DotLine),
-                               label=label, labelOpts={"position": 0.95, "rotateAxis": (1, 0),
+                               label=label, labelOpts={"position": 0.8, "rotateAxis": (1, 0),
                                                        "color": (110, 110, 110)})
         self.loss.addItem(line)
         self._boundaries.append(line)
@@ -78,9 +80,11 @@ class LossPlot(QWidget):
         self._valid[0].append(self._offset)
         self._valid[1].append(valid_loss)
         self._acc[0].append(self._offset)
-        self._acc[1].append(accuracy)
+        self._acc[1].append(accuracy * 100)
 
     def refresh(self) -> None:
+        if self._train[0]:
+            self.loss.enableAutoRange(y=True)
         # Losses are finite here (a NaN ends the fit before it is reported), so skip the check.
         self.train_curve.setData(*self._train, skipFiniteCheck=True)
         self.valid_curve.setData(*self._valid, skipFiniteCheck=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 
-from guiclassifier.gui.widgets.plot_axes import cache_axes
+from guiclassifier.gui.widgets.plot_axes import cache_axes, plain_numbers
 
 RAW_PEN = pg.mkPen((120, 150, 200, 110), width=1)
 SMOOTH_PEN = pg.mkPen((31, 90, 180), width=3)
@@ -29,8 +29,11 @@ class LRFindPlot(pg.PlotWidget):
         super().__init__(parent)
         self.setObjectName("lrFindPlot")
         cache_axes(self.getPlotItem())
+        plain_numbers(self.getPlotItem())
         self.setBackground(None)
         self.setLogMode(x=True, y=False)
+        self.setXRange(-7, 1, padding=0)  # the default sweep, in log10 units, until there is a curve
+        self.setYRange(0, 1, padding=0)
         self.setLabel("bottom", "learning rate")
         self.setLabel("left", "loss")
         self.showGrid(x=True, y=True, alpha=0.2)
@@ -70,6 +73,8 @@ class LRFindPlot(pg.PlotWidget):
     def refresh(self) -> None:
         """Redraw after add_point calls (the caller batches them)."""
         xs = np.asarray(self._lrs)
+        if len(xs):
+            self.enableAutoRange(x=True)
         self.raw_curve.setData(xs, _clip(self._raw))
         self.smooth_curve.setData(xs, _clip(self._smooth))
         if len(self._smooth) > 1:

@@ -11,6 +11,23 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
+TRAINABLE_GROUPS = {"all layers": 3, "upper body and head": 2, "head only": 1}  # Learner.describe_trainable
+
+
+def fit_label(precompute: bool, trainable_groups: int, prefix: str = "") -> str:
+    """What a fit trains and how: 'head, cached', 'head, augmented', 'all layers'; `prefix`
+    names a recipe step or a resumed run."""
+    if precompute:
+        what = "head, cached"
+    elif trainable_groups == 1:
+        what = "head, augmented"
+    elif trainable_groups >= 3:
+        what = "all layers"
+    else:
+        what = "upper body and head"
+    return f"{prefix}: {what}" if prefix else what
+
+
 COLUMNS = ("stage", "epoch", "train loss", "valid loss", "accuracy", "time", "cycle end")
 CYCLE = COLUMNS.index("cycle end")
 KEPT_BRUSH = QBrush(QColor(204, 230, 204))
@@ -65,6 +82,16 @@ class MetricsTable(QTableWidget):
 
     def kept_rows(self) -> list[int]:
         return [r for r in range(self.rowCount()) if self.item(r, CYCLE).text().endswith("kept \u2713")]
+
+    def show_history(self, history: list[dict]) -> None:
+        """The epochs of a model's saved history (an opened model file), numbered across it."""
+        for entry in history:
+            if entry.get("kind") != "fit":
+                continue
+            label = fit_label(bool(entry.get("precompute")), TRAINABLE_GROUPS.get(entry.get("trainable", ""), 1))
+            for epoch in entry.get("epochs", []):
+                self.add_epoch(label, self.rowCount() + 1, epoch["train_loss"], epoch["valid_loss"],
+                               epoch["accuracy"], epoch.get("seconds", 0.0))
 
     def rows(self) -> list[list[str]]:
         return [[self.item(r, c).text() for c in range(self.columnCount())] for r in range(self.rowCount())]

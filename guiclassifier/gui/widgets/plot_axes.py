@@ -1,4 +1,5 @@
-"""Cheaper plot repaints: axes are rendered once into a pixmap and redrawn only when they change."""
+"""Plot axes: plain numbers, and cheaper repaints (rendered once into a pixmap, redrawn only when
+they change)."""
 
 from __future__ import annotations
 
@@ -12,3 +13,10 @@ def cache_axes(plot: pg.PlotItem) -> None:
     or the plot's size changes."""
     for name in ("left", "bottom", "right", "top"):
         plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
+def plain_numbers(plot: pg.PlotItem) -> None:
+    """Tick labels show the values themselves: pyqtgraph's SI scaling turned a loss of 0.15 into
+    "loss (x0.001)" with ticks of 150, which nobody reads right."""
+    for name in ("left", "bottom", "right", "top"):
+        plot.getAxis(name).enableAutoSIPrefix(False)

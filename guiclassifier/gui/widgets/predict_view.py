@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # torch: imported where used (see gui.engine)
 
 THUMB = 56
 MAX_BARS = 4
-COLUMNS = ("image", "file", "prediction", "probabilities", "time", "note")
+COLUMNS = ("image", "file", "prediction", "probabilities", "time/image", "note")
 
 
 def _bars(classes: tuple[str, ...], probabilities: tuple[float, ...]) -> QWidget:
@@ -109,6 +109,8 @@ class PredictView(QWidget):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("predictTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeaderItem(4).setToolTip(
+            "Images are classified in batches: this is the batch's time divided by its images")
         self.table.setIconSize(QSize(THUMB, THUMB))
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 
-from guiclassifier.gui.widgets.plot_axes import cache_axes
+from guiclassifier.gui.widgets.plot_axes import cache_axes, plain_numbers
 
 GROUP_COLOURS = ((148, 103, 189), (44, 160, 44), (31, 90, 180))
 GROUP_NAMES = ("early layers", "later layers", "head")
@@ -18,6 +18,7 @@ class SchedulePlot(pg.PlotWidget):
         super().__init__(parent)
         self.setObjectName("schedulePlot")
         cache_axes(self.getPlotItem())
+        plain_numbers(self.getPlotItem())
         self.setBackground(None)
         self.setLabel("bottom", "epoch")
         self.setLabel("left", "learning rate")
@@ -38,6 +39,13 @@ class SchedulePlot(pg.PlotWidget):
         distinct = [list(g) for g in group_lrs]
         if all(g == distinct[-1] for g in distinct):
             distinct = [distinct[-1]]
+        # Groups 9x apart on a linear axis put the early one flat on zero: a log axis shows each.
+        log = len(distinct) > 1
+        self.setLogMode(y=log)
+        self.setLabel("left", "learning rate (log scale)" if log else "learning rate")
+        if log:  # SGDR anneals to 0 at a cycle's end, which a log axis cannot show
+            floor = min(max(g) for g in distinct) * 1e-3
+            distinct = [[max(lr, floor) for lr in g] for g in distinct]
         for i, lrs in enumerate(distinct):
             xs = np.arange(len(lrs)) / self._steps_per_epoch
             g = i if len(distinct) > 1 else len(GROUP_COLOURS) - 1
@@ -50,4 +58,5 @@ class SchedulePlot(pg.PlotWidget):
         self.marker.setVisible(True)
 
     def curve_data(self) -> list[np.ndarray]:
-        return [np.asarray(c.getData()[1]) for c in self.curves]
+        """The lrs drawn, per curve (in lr units, whatever the axis)."""
+        return [np.asarray(c.yData) for c in self.curves]
