@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from guiclassifier.core.errors import ModelFileError
+from guiclassifier.core.model_checks import check_digest, check_header, check_tensors, with_digest
 from guiclassifier.core.models import ARCHS, build_classifier
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def model_payload(learner: Learner) -> dict[str, Any]:
     if learner.reference is not None:
         payload["reference_samples"] = learner.reference.samples
         payload["reference_threshold"] = learner.reference.threshold
-    return payload
+    return with_digest(payload)
 
 
 def _training_settings(payload: dict[str, Any]) -> dict[str, Any]:
@@ -153,8 +154,9 @@ def check_model_payload(payload: Any, path: Path) -> dict[str, Any]:
     missing = [k for k in ("arch", "classes", "size", "state_dict") if k not in payload]
     if missing:
         raise ModelFileError(f"{path} is damaged: it lacks {', '.join(missing)}.")
-    if payload["arch"] not in ARCHS:
-        raise ModelFileError(f"{path} uses the architecture {payload['arch']!r}, unknown to this version.")
+    check_digest(payload, path)
+    check_header(payload, path, ARCHS)
+    check_tensors(payload, path)
     return payload
 
 
@@ -179,8 +181,10 @@ def learner_from_payload(payload: dict[str, Any], path: Path, data: ImageData | 
     model.freeze_to(int(payload.get("frozen_groups", 2)))
     try:
         history = json.loads(payload.get("history_json", "[]"))
-    except ValueError:
+    except (ValueError, RecursionError):
         history = []
+    if not isinstance(history, list):
+        history = []  # only shown, never needed to use the model
     learner = Learner(model, payload["arch"], classes, data, size=int(payload["size"]),
                       augment=payload.get("augment", "side_on"), max_zoom=float(payload.get("max_zoom", 1.1)),
                       weights_source=WeightsSource("file", Path(path).name, str(path)), history=history,
