@@ -6,6 +6,9 @@ how each one is built and cut into layer groups).
 
 from __future__ import annotations
 
+N_GROUPS = 3
+"""Layer groups every architecture is cut into (early body, later body, head): one lr each."""
+
 DESCRIPTIONS: dict[str, str] = {
     "resnet18": "ResNet-18: small and fast",
     "resnet34": "ResNet-34: the fast.ai lesson-1 model",

@@ -14,13 +14,12 @@ import torch
 from torch import nn
 from torchvision.models import get_model
 
-from guiclassifier.core.archs import PREFERENCE
+from guiclassifier.core.archs import N_GROUPS, PREFERENCE
 from guiclassifier.core.errors import WeightsError
 from guiclassifier.core.weights import WeightsSource, read_state_dict, resolve_pretrained
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-N_GROUPS = 3
 
 
 @dataclass(frozen=True)

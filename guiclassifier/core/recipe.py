@@ -12,8 +12,17 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Union
 
+from guiclassifier.core.archs import N_GROUPS
 from guiclassifier.core.errors import GuiClassifierError
 from guiclassifier.core.lr_finder import DEFAULT_SUGGESTION, SUGGESTION_NAMES, LRFindResult
+from guiclassifier.core.schedules import SGDR
+
+MAX_FILE_BYTES = 1_000_000  # a recipe is a few hundred bytes
+MAX_NAME = 100
+MAX_LR = 10.0  # lr_find's default end: beyond it every network diverges
+MAX_NUM_IT = 100_000
+MAX_EPOCHS = 10_000  # one Train stage, all its cycles
+MAX_COUNT = {"n_cycle": 100, "cycle_len": 1000, "cycle_mult": 10, "num_it": MAX_NUM_IT}
 
 
 class RecipeError(GuiClassifierError):
@@ -138,7 +147,9 @@ class Recipe:
         stages = raw.get("stages")
         if not isinstance(stages, list) or not stages:
             raise RecipeError("'stages' must be a non-empty list")
-        return cls(str(raw.get("name", "recipe")),
+        if len(stages) > 1000:
+            raise RecipeError(f"'stages' has {len(stages)} stages; a recipe has at most 1000")
+        return cls(_name(raw.get("name", "recipe")),
                    tuple(stage_from_dict(s, f"stages[{i}]") for i, s in enumerate(stages)))
 
     def save(self, path: str | Path) -> None:
@@ -147,11 +158,18 @@ class Recipe:
     @classmethod
     def load(cls, path: str | Path) -> Recipe:
         try:
-            raw = json.loads(Path(path).read_text())
+            with open(path, "rb") as f:
+                data = f.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
             raise RecipeError(f"cannot read the recipe file {path}: {exc.strerror}") from None
-        except ValueError as exc:
-            raise RecipeError(f"{path} is not valid JSON: {exc}") from None
+        if len(data) > MAX_FILE_BYTES:
+            raise RecipeError(f"{path} is over {MAX_FILE_BYTES // 1_000_000} MB: not a recipe")
+        try:
+            raw = json.loads(data.decode("utf-8"))
+        except RecursionError:
+            raise RecipeError(f"{path} is nested too deeply to be a recipe") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RecipeError(f"{path} is not valid JSON: {str(exc)[:200]}") from None
         return cls.from_dict(raw)
 
 
@@ -167,11 +185,32 @@ def stage_to_dict(stage: Stage) -> dict[str, Any]:
     return out
 
 
-def _number(value: Any, where: str, positive: bool = True) -> float:
+def _shown(value: Any) -> str:
+    """A value for a message: short, with control characters escaped."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME or not value.isprintable():
+        raise RecipeError(f"name must be printable text of 1 to {MAX_NAME} characters (got {_shown(value)})")
+    return value
+
+
+def _number(value: Any, where: str, positive: bool = True, most: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or (positive and value <= 0):
-        raise RecipeError(f"{where} must be a positive number (got {value!r})")
+            or (positive and value <= 0) or value > most:
+        bound = f" up to {most:g}" if math.isfinite(most) else ""
+        raise RecipeError(f"{where} must be a positive number{bound} (got {_shown(value)})")
     return float(value)
+
+
+def _per_group(values: Any, where: str, most: float = math.inf) -> tuple[float, ...]:
+    """One number for every layer group, or one for all: a list of 1 or N_GROUPS."""
+    if not isinstance(values, list) or len(values) not in (1, N_GROUPS):
+        raise RecipeError(f"{where} must be a list of 1 or {N_GROUPS} numbers, one per layer group "
+                          f"(got {_shown(values)})")
+    return tuple(_number(v, where, most=most) for v in values)
 
 
 def _lr_spec(value: Any, where: str) -> LRSpec:
@@ -182,29 +221,24 @@ def _lr_spec(value: Any, where: str) -> LRSpec:
         name = value.get("suggestion", DEFAULT_SUGGESTION)
         if name not in SUGGESTION_NAMES:
             raise RecipeError(f"{where}.suggestion must be one of {', '.join(SUGGESTION_NAMES)} (got {name!r})")
-        divisors = value.get("divisors", [1.0])
-        if not isinstance(divisors, list) or not divisors:
-            raise RecipeError(f"{where}.divisors must be a list of numbers")
-        return SuggestedLR(name, tuple(_number(d, f"{where}.divisors") for d in divisors),
-                           _number(value.get("fallback", 1e-2), f"{where}.fallback"))
+        return SuggestedLR(name, _per_group(value.get("divisors", [1.0]), f"{where}.divisors"),
+                           _number(value.get("fallback", 1e-2), f"{where}.fallback", most=MAX_LR))
     if isinstance(value, list):
-        if not value:
-            raise RecipeError(f"{where} must not be empty")
-        return tuple(_number(v, where) for v in value)
-    return _number(value, where)
+        return _per_group(value, where, most=MAX_LR)
+    return _number(value, where, most=MAX_LR)
 
 
 def stage_from_dict(raw: Any, where: str = "stage") -> Stage:
     if not isinstance(raw, dict) or "stage" not in raw:
         raise RecipeError(f"{where} must be an object with a 'stage' field")
     kind = raw["stage"]
-    cls = STAGE_TYPES.get(kind)
+    cls = STAGE_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise RecipeError(f"{where}.stage {kind!r} is not one of {', '.join(STAGE_TYPES)}")
+        raise RecipeError(f"{where}.stage {_shown(kind)} is not one of {', '.join(STAGE_TYPES)}")
     known = {f.name for f in fields(cls)}
     for key in raw:
         if key != "stage" and key not in known:
-            raise RecipeError(f"unknown field {where}.{key} for a {kind} stage "
+            raise RecipeError(f"unknown field {where}.{_shown(key)} for a {kind} stage "
                               f"(known: {', '.join(sorted(known)) or 'none'})")
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
@@ -214,20 +248,27 @@ def stage_from_dict(raw: Any, where: str = "stage") -> Stage:
         if key == "lrs":
             kwargs[key] = _lr_spec(value, here)
         elif key in ("start_lr", "end_lr"):
-            kwargs[key] = _number(value, here)
-        elif key in ("num_it", "n_cycle", "cycle_mult") or (key == "cycle_len" and value is not None):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise RecipeError(f"{here} must be a whole number of at least 1 (got {value!r})")
+            kwargs[key] = _number(value, here, most=100 * MAX_LR)
+        elif key in MAX_COUNT and (key != "cycle_len" or value is not None):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT[key]:
+                raise RecipeError(f"{here} must be a whole number from 1 to {MAX_COUNT[key]} (got {_shown(value)})")
             kwargs[key] = value
         elif key == "ratios":
-            kwargs[key] = None if value is None else tuple(_number(v, here) for v in value)
+            kwargs[key] = None if value is None else _per_group(value, here)
         elif key in ("on", "tta", "until_overfit"):
             if not isinstance(value, bool):
                 raise RecipeError(f"{here} must be true or false (got {value!r})")
             kwargs[key] = value
         else:
             kwargs[key] = value
-    return cls(**kwargs)
+    stage = cls(**kwargs)
+    if isinstance(stage, Train):
+        epochs = SGDR(stage.n_cycle, stage.cycle_len, stage.cycle_mult).total_epochs()
+        if epochs > MAX_EPOCHS:
+            raise RecipeError(f"{where} would train {epochs} epochs; a stage trains at most {MAX_EPOCHS}")
+    if isinstance(stage, LRFind) and stage.start_lr >= stage.end_lr:
+        raise RecipeError(f"{where}.start_lr must be below end_lr")
+    return stage
 
 
 GROUP_RATIO = 3.0
