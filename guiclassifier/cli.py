@@ -313,7 +313,11 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
         learner.reference = reference_from_training(learner, cancel=token)
     if dist_info is not None and not dist_info.is_main:
         return 0
-    learner.save(args.out)
+    out = _unfinished_out(args.out) if (result.cancelled or result.stopped_reason) else args.out
+    learner.save(out)
+    if out != args.out:
+        print(f"{args.out} is left as it was; the unfinished model is saved beside it")
+    args.out = out
     if result.evaluation is not None:
         print(f"\nvalidation accuracy: {result.evaluation.accuracy:.1%}"
               f"{' (TTA)' if result.evaluation.tta else ''}")
@@ -329,6 +333,17 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     return 0
 
 
+def _unfinished_out(out: Path) -> Path:
+    """Where a stopped or failed run saves: `out` when nothing is there yet, otherwise beside it
+    (a stopped run must never replace a finished model)."""
+    if not out.exists():
+        return out
+    candidate, n = out.with_name(f"{out.stem}.unfinished{out.suffix}"), 2
+    while candidate.exists():
+        candidate, n = out.with_name(f"{out.stem}.unfinished-{n}{out.suffix}"), n + 1
+    return candidate
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from guiclassifier.cli_progress import ConsoleReporter
     from guiclassifier.core.images import expand_image_paths
@@ -337,6 +352,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     learner = Learner.load(args.model, device=args.device)
     files, missing = expand_image_paths(args.paths)
+    if not files and not missing:
+        print(f"No image files in {', '.join(map(str, args.paths))}.", file=sys.stderr)
+        return 1
     results = predict_files(learner, files, tta=args.tta, reference=learner.reference,
                             callbacks=ConsoleReporter(quiet=args.quiet))
     classes = list(learner.classes)

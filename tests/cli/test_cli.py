@@ -207,3 +207,23 @@ def test_missing_qt_libraries_are_named_with_their_packages(monkeypatch, capsys)
     assert cli.main(["gui"]) == 1
     err = capsys.readouterr().err
     assert "sudo apt install libxcb-icccm4 libxcb-keysyms1\n" in err and "libc6" not in err
+
+
+def test_a_stopped_train_never_replaces_a_finished_model(dataset: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    from guiclassifier.core import recipe_runner
+
+    out = tmp_path / "m.gcm"
+    out.write_bytes(b"the good model")
+    monkeypatch.setattr(recipe_runner, "run_recipe", lambda learner, recipe, *a, **k: recipe_runner.RecipeResult(
+        0, len(recipe.stages), True, "stopped by the user", None, ()))  # Ctrl-C at the first batch
+    code, stdout, _ = run(capsys, "train", str(dataset), *TINY, "--out", str(out))
+    assert code == 1 and out.read_bytes() == b"the good model"
+    assert (tmp_path / "m.unfinished.gcm").is_file() and "m.unfinished.gcm" in stdout
+    assert f"{out} is left as it was" in stdout
+
+
+def test_predicting_an_empty_folder_says_so(tiny_learner, tmp_path: Path, capsys) -> None:
+    model = tiny_learner.save(tmp_path / "m.gcm")
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(capsys, "predict", str(model), str(tmp_path / "empty"))
+    assert code == 1 and "No image files in" in err
