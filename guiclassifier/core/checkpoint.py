@@ -83,7 +83,10 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     payload = load_payload(Path(path))
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a guiclassifier checkpoint.")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
+    version = payload.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelFileError(f"{path} is damaged: its format version is not a number.")
+    if version > FORMAT_VERSION:
         raise ModelFileError(f"{path} was written by a newer guiclassifier; update the app to resume it.")
     return payload
 

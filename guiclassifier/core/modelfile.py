@@ -148,7 +148,10 @@ def check_model_payload(payload: Any, path: Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path} is a PyTorch file but not a guiclassifier model "
                              "(to start from a torchvision weights file, choose it as the weights source).")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
+    version = payload.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelFileError(f"{path} is damaged: its format version is not a number.")
+    if version > FORMAT_VERSION:
         raise ModelFileError(f"{path} was saved by a newer guiclassifier "
                              f"({payload.get('app_version', '?')}); update the app to open it.")
     missing = [k for k in ("arch", "classes", "size", "state_dict") if k not in payload]
