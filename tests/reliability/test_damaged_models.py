@@ -66,6 +66,7 @@ CASES = {
     "state_dict a string": (_set("state_dict", "weights"), "not a set of named tensors"),
     "frozen groups 7": (_set("frozen_groups", 7), "frozen layer groups"),
     "NaN familiarity samples": (_reference_nan, "familiarity reference"),
+    "format version null (found by test_fuzz)": (_set("format_version", None), "format version is not a number"),
 }
 
 
