@@ -434,6 +434,25 @@ COMMANDS = {"gui": cmd_gui, "scan": cmd_scan, "lr-find": cmd_lr_find, "train": c
             "evaluate": cmd_evaluate, "export": cmd_export}
 
 
+def check_arguments(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments, found before any work starts (a scan or a model load
+    takes seconds to minutes); None when they look usable."""
+    for name, low in (("size", 16), ("bs", 1), ("workers", 0)):
+        value = getattr(args, name, None)
+        if value is not None and value < low:
+            return f"--{name} must be at least {low} (got {value})"
+    scale = getattr(args, "epochs_scale", None)
+    if scale is not None and not (0 < scale <= 100):
+        return f"--epochs-scale must be above 0 and at most 100 (got {scale})"
+    for name in ("out", "csv"):
+        path = getattr(args, name, None)
+        if path is not None and Path(path).is_dir():
+            return f"--{name} {path} is a folder: give a file name"
+        if path is not None and Path(path).parent.exists() and not os.access(Path(path).parent, os.W_OK):
+            return f"--{name} {path}: its folder cannot be written to"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -441,6 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
+    problem = check_arguments(args)
+    if problem:
+        parser.exit(2, f"error: {problem}\n")
     from guiclassifier.core.errors import GuiClassifierError
 
     try:

@@ -227,3 +227,25 @@ def test_predicting_an_empty_folder_says_so(tiny_learner, tmp_path: Path, capsys
     (tmp_path / "empty").mkdir()
     code, _, err = run(capsys, "predict", str(model), str(tmp_path / "empty"))
     assert code == 1 and "No image files in" in err
+
+
+@pytest.mark.parametrize("extra, words", [(["--workers", "-1"], "--workers must be at least 0"),
+                                          (["--size", "8"], "--size must be at least 16"),
+                                          (["--epochs-scale", "0"], "--epochs-scale must be above 0")])
+def test_bad_arguments_are_refused_before_any_work(dataset: Path, tmp_path: Path, capsys, monkeypatch,
+                                                  extra, words) -> None:
+    from guiclassifier.cli import main
+    from guiclassifier.core import data
+
+    monkeypatch.setattr(data, "scan_folder", lambda *a, **k: pytest.fail("scanned before checking arguments"))
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(dataset), "--out", str(tmp_path / "m.gcm"), *extra])
+    assert info.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_an_out_that_is_a_folder_is_refused_at_once(dataset: Path, tmp_path: Path, capsys) -> None:
+    from guiclassifier.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(dataset), "--out", str(tmp_path)])
+    assert info.value.code == 2 and "is a folder" in capsys.readouterr().err
