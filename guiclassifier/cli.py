@@ -18,6 +18,7 @@ from typing import Any
 EXAMPLES = """examples:
   guiclassifier                                   open the window
   guiclassifier resources/demo                    open the window on a dataset
+  guiclassifier --debug                           the window, logging expected errors' tracebacks too
   guiclassifier scan resources/demo
   guiclassifier lr-find resources/demo --arch mobilenet_v2 --size 64 --plot lr.png
   guiclassifier train resources/demo --arch mobilenet_v2 --size 64 --out demo.gcm

@@ -34,6 +34,11 @@ body; the whole network): the highest lr where the loss is still clearly improvi
 measurement, see benchmarks/README.md."""
 MIN_POINTS = 10
 """A sweep stopped before this many batches has no curve to read: no suggestions."""
+CLEAR_FALL = 0.1
+"""A curve whose lowest point is not this share below its start never clearly improved."""
+RISE_FACTOR, RISE_NOISE = 1.2, 0.02
+"""A flat curve starts to rise where it passes RISE_FACTOR x its floor + RISE_NOISE (more than a
+batch-to-batch wobble)."""
 LAG_FREE_HALF_WIDTH = 0.6
 """Half-width, in decades of lr, of the centred average the lesson rule reads the curve through."""
 
@@ -114,8 +119,16 @@ def lesson_lr(lrs: Sequence[float], raw: Sequence[float],
     if len(curve) < 3 or not np.isfinite(curve).any():
         return None
     lowest = int(np.nanargmin(curve))
-    if lowest == 0:
-        return None  # the loss never fell
+    start = float(np.nanmean(curve[: max(1, len(curve) // 10)]))
+    if curve[lowest] > (1 - CLEAR_FALL) * start:
+        # Never clearly improving (an already trained network): where the flat curve's noise
+        # bottoms out says nothing (it picked the sweep's first lr once); stay well below the rise.
+        limit = RISE_FACTOR * float(curve[lowest]) + RISE_NOISE
+        rise = next((i for i in range(lowest, len(curve)) if curve[i] > limit), None)
+        if rise is None:
+            return None  # flat to the end: nothing to read
+        at = float(lrs[rise])
+        return at / 10, f"the loss never clearly fell: 10x below where it starts to rise ({at:.1e})"
     at = float(lrs[lowest])
     return at / divisor, (f"{divisor:g}x below where the raw loss bottoms out ({at:.1e}), "
                           "so still clearly improving")

@@ -76,6 +76,7 @@ if TYPE_CHECKING:
 RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
 APP_NAME = "guiclassifier"
 PLOT_REFRESH_MS = 400
+PROGRESS_LABEL_WIDTH = 420
 LOADER_START = "forkserver"
 """How the window starts image-loading processes; see core.data.loader_context."""
 ENGINE_JOB = "Loading PyTorch"
@@ -205,7 +206,10 @@ class MainWindow(QMainWindow):
     # ----- layout -----------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.resize(1280, 820)
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        # First launch: 1280x820, or less on a small screen (the status bar must not end off-screen).
+        self.resize(min(1280, int(screen.width() * 0.95)) if screen else 1280,
+                    min(820, int(screen.height() * 0.92)) if screen else 820)
         side = QWidget()
         side_layout = QVBoxLayout(side)
 
@@ -402,8 +406,7 @@ class MainWindow(QMainWindow):
         for label in self.findChildren(QLabel):
             label.setWordWrap(True)
         self.progress_label.setWordWrap(False)
-        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.progress_label.setMinimumWidth(200)
+        self.progress_label.setFixedWidth(PROGRESS_LABEL_WIDTH)  # long texts are elided, see _show_progress
 
     @staticmethod
     def _spin(form: QFormLayout, label: str, lo: int, hi: int, value: int, name: str, tip: str = "") -> QSpinBox:
@@ -497,6 +500,7 @@ class MainWindow(QMainWindow):
         self.freeze_button.setEnabled(has_data and not busy and self.learner is not None
                                       and self.learner.frozen_groups < 2)
         self.stop_button.setEnabled(busy and self._job_name != ENGINE_JOB)  # an import cannot stop
+        self.progress_bar.setVisible(busy)  # a full or empty bar when nothing runs says nothing true
         for w in (self.data_path_edit, self.size_spin, self.bs_spin, self.augment_combo, self.seed_spin,
                   self.valid_pct_spin, self.resized_check, self.arch_combo, self.weights_combo, self.device_combo,
                   self.data_view.redraw_button, self.lr_edit, self.cycles_spin, self.cycle_len_spin,
@@ -903,8 +907,17 @@ class MainWindow(QMainWindow):
         else:
             fit = payload["fit"]
             total = SGDR(fit["n_cycle"], fit["cycle_len"], fit["cycle_mult"]).total_epochs()
-            question = (f"A previous training run on {payload['data_path']} was interrupted after epoch "
-                        f"{payload['epochs_done']} of {total}. Resume it?\n\nNo discards it.")
+            context = payload.get("context") if isinstance(payload.get("context"), dict) else {}
+            recipe = context.get("recipe") if isinstance(context.get("recipe"), dict) else None
+            if recipe is not None:  # a recipe stopped in a later step left its last fit's checkpoint
+                steps = len(recipe.get("stages", [])) if isinstance(recipe.get("stages"), list) else "?"
+                where = (f"The recipe {recipe.get('name', '')!s:.40} on {payload['data_path']} was interrupted: its "
+                         f"step {int(context.get('stage', 0)) + 1} of {steps} had trained {payload['epochs_done']} "
+                         f"of {total} epochs")
+            else:
+                where = (f"A training run on {payload['data_path']} was interrupted after epoch "
+                         f"{payload['epochs_done']} of {total}")
+            question = f"{where}. Resume it from there?\n\nNo discards it."
             if self.confirm(question):
                 self._resume_run(path, payload)
                 return
@@ -1072,7 +1085,8 @@ class MainWindow(QMainWindow):
                 self._stage_label = f"step {event.index + 1}"
             elif isinstance(event, ev.StageEnded):
                 self._fill_recipe_list(event.index + (0 if event.cancelled else 1), None)
-                self._set_status(f"Step {event.index + 1}: {event.summary}")
+                summary = "" if event.summary == "done" else f": {event.summary}"
+                self._set_status(f"Step {event.index + 1} ({event.description}){summary}")
         self._plots_dirty |= {"lr"} if lr_points else set()
         self._plots_dirty |= {"loss"} if batches else set()
         if self._plots_dirty and not self._plot_timer.isActive():
@@ -1090,8 +1104,13 @@ class MainWindow(QMainWindow):
             done, total, text = self._pending_progress
             self.progress_bar.setRange(0, max(1, total))
             self.progress_bar.setValue(min(done, total))
-            self.progress_label.setText(text)
+            self._show_progress(text)
         self._plots_dirty = set()
+
+    def _show_progress(self, text: str) -> None:
+        metrics = self.progress_label.fontMetrics()
+        self.progress_label.setText(metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, PROGRESS_LABEL_WIDTH - 8))
+        self.progress_label.setToolTip(text)
 
     def _progress(self, done: int, total: int, eta: float | None, label: str, n_images: int = 0) -> None:
         """Record progress; it is shown with the next coalesced redraw."""
@@ -1140,6 +1159,9 @@ class MainWindow(QMainWindow):
             self.learner, self.model_key = learner, key
             if kind == "open_model":
                 self.dirty = False
+                self._setting_size = True  # the model's own size, not the user's choice
+                self.size_spin.setValue(learner.size)
+                self._setting_size = False
                 self._clear_training_views()
                 self.metrics_table.show_history(learner.history)
                 self.model_path = outcome
@@ -1234,6 +1256,12 @@ class MainWindow(QMainWindow):
             self._set_status(f"LR Find: {first.stopped_reason}; no suggestion, choose on the curve.")
 
     def _recipe_done(self, result) -> None:
+        trained = [r for r in result.ran if r.get("stage") == "Train" and r.get("lrs_used") is not None]
+        if trained:  # the form shows what the recipe used last, not what was typed before it
+            used = trained[-1]["lrs_used"]
+            top = float(used[-1] if isinstance(used, list) else used)
+            self.lr_edit.setText(f"{top:.2e}")
+            self.lr_plot.set_chosen_lr(top)
         if result.cancelled:
             self._set_status(f"Recipe stopped after {result.completed} of {result.total} steps.")
         elif result.stopped_reason:

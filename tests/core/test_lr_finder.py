@@ -156,3 +156,15 @@ def test_a_sweep_stopped_after_a_few_batches_suggests_nothing_and_never_below_it
     s = suggest(lrs.tolist(), losses.tolist(), 100, losses.tolist())
     assert s and all(lr >= lrs[0] for lr in s.values())
     assert "minimum" not in s  # a tenth of the lowest loss's lr lies below the sweep
+
+
+def test_a_flat_curve_is_not_read_at_its_noisy_bottom() -> None:
+    """An already trained network: the loss wobbles flat, then rises past 1e-2. Its lowest point
+    can sit at the sweep's very start (the rule once picked 1.5e-07 there)."""
+    lrs = np.logspace(-7, 1, 100)
+    x = np.log10(lrs)
+    raw = 0.2 + np.where(x > -2, (x + 2) ** 2 * 0.5, 0) + np.random.default_rng(3).normal(0, 0.02, len(x))
+    raw[:8] -= 0.03  # the noise happens to be lowest at the start
+    s, reasons = suggest_with_reasons(lrs.tolist(), raw.tolist(), 100, raw.tolist(), 3.0)
+    assert 3e-4 < s["lesson"] < 3e-3, s["lesson"]
+    assert reasons["lesson"].startswith("the loss never clearly fell")

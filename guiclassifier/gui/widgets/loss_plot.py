@@ -62,7 +62,7 @@ class LossPlot(QWidget):
             self.loss.setXRange(0, self._offset + planned_batches, padding=0.02)
         line = pg.InfiniteLine(pos=self._offset, angle=90, movable=False,
                                pen=pg.mkPen((150, 150, 150), width=1, style=pg.QtCore.Qt.PenStyle.DotLine),
-                               label=label, labelOpts={"position": 0.8, "rotateAxis": (1, 0),
+                               label=label, labelOpts={"position": 0.5, "rotateAxis": (1, 0),
                                                        "color": (110, 110, 110)})
         self.loss.addItem(line)
         self._boundaries.append(line)

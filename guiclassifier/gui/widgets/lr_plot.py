@@ -79,8 +79,11 @@ class LRFindPlot(pg.PlotWidget):
         self.smooth_curve.setData(xs, _clip(self._smooth))
         if len(self._smooth) > 1:
             finite = [y for y in self._smooth if math.isfinite(y)]
+            raw = [y for y in self._raw if math.isfinite(y)]
             if finite:
-                lo, first = min(finite), finite[0]
+                # The raw loss dips below the smoothed curve where it bottoms out, which is what
+                # the lesson rule reads: keep most of it in view (not its rare outliers).
+                lo, first = min(min(finite), float(np.percentile(raw, 5)) if raw else math.inf), finite[0]
                 top = max(max(finite[: max(2, len(finite) * 9 // 10)]), first)
                 self.setYRange(lo - 0.05 * (top - lo), top + 0.1 * (top - lo) + 1e-6, padding=0)
 

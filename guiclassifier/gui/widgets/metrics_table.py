@@ -39,6 +39,9 @@ class MetricsTable(QTableWidget):
         self.setObjectName("metricsTable")
         self.setHorizontalHeaderLabels(COLUMNS)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        for column in (0, CYCLE):  # names and notes: as wide as their text, never cut or wrapped
+            self.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.setWordWrap(False)
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setAlternatingRowColors(True)
