@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from guiclassifier.core.errors import ModelFileError
+from guiclassifier.core.text import plural
 
 DIGEST_KEY = "digest"
 MIN_SIZE, MAX_SIZE = 16, 4096
@@ -81,8 +82,8 @@ def check_header(payload: Mapping[str, Any], path: Path, archs: Mapping[str, Any
     classes = payload.get("classes")
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
         raise _damaged(path, "its class names are not a list of names")
-    if not 1 <= len(classes) <= MAX_CLASSES:
-        raise _damaged(path, f"it has {len(classes)} classes")
+    if not 2 <= len(classes) <= MAX_CLASSES:  # a classifier tells at least two apart
+        raise _damaged(path, f"it has {plural(len(classes), 'class', 'classes')} (a classifier needs 2 to {MAX_CLASSES})")
     if any(not c.strip() or len(c) > MAX_CLASS_NAME for c in classes):
         raise _damaged(path, "a class name is empty or longer than 200 characters")
     if len(set(classes)) != len(classes):

@@ -501,6 +501,7 @@ class MainWindow(QMainWindow):
                                       and self.learner.frozen_groups < 2)
         self.stop_button.setEnabled(busy and self._job_name != ENGINE_JOB)  # an import cannot stop
         self.progress_bar.setVisible(busy)  # a full or empty bar when nothing runs says nothing true
+        self.progress_label.setVisible(busy)  # and its room goes to the status message
         for w in (self.data_path_edit, self.size_spin, self.bs_spin, self.augment_combo, self.seed_spin,
                   self.valid_pct_spin, self.resized_check, self.arch_combo, self.weights_combo, self.device_combo,
                   self.data_view.redraw_button, self.lr_edit, self.cycles_spin, self.cycle_len_spin,

@@ -67,6 +67,7 @@ CASES = {
     "frozen groups 7": (_set("frozen_groups", 7), "frozen layer groups"),
     "NaN familiarity samples": (_reference_nan, "familiarity reference"),
     "format version null (found by test_fuzz)": (_set("format_version", None), "format version is not a number"),
+    "one class (found by test_fuzz)": (_set("classes", ["cat"]), "it has 1 class "),
 }
 
 
