@@ -396,6 +396,10 @@ class MainWindow(QMainWindow):
         self.progress_label = QLabel()
         self.progress_label.setObjectName("progressLabel")
         self.device_label = QLabel()
+        self.status_label = QLabel()
+        self.status_label.setObjectName("statusLabel")
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.progress_label)
         self.statusBar().addPermanentWidget(self.progress_bar)
         self.statusBar().addPermanentWidget(self.device_label)
@@ -542,7 +546,7 @@ class MainWindow(QMainWindow):
 
     def _set_status(self, text: str) -> None:
         self.last_status = text
-        self.statusBar().showMessage(text)
+        self.status_label.setText(text)  # a label, not showMessage: hovering a menu cleared those
 
     def _show_error(self, message: str) -> None:
         """A readable, non-blocking message box (and the status bar), never just a terminal line."""
@@ -568,7 +572,6 @@ class MainWindow(QMainWindow):
             return
         folder = str(Path(folder).expanduser().absolute())  # remembered as typed would break elsewhere
         self.data_path_edit.setText(folder)
-        self.settings.setValue("last_folder", folder)
         settings = self._data_kwargs()
         previous = self.report_data.report if rescan and self.report_data is not None else None
         if not rescan:
@@ -1038,6 +1041,8 @@ class MainWindow(QMainWindow):
                 self._progress(event.done, event.total, event.eta, label)
             elif isinstance(event, ev.LRFindStarted):
                 self.lr_plot.clear_curve()
+                if self._job_name == "Recipe":  # show what runs: the sweep now, the training later
+                    self.tabs.setCurrentWidget(self.lr_plot)
             elif isinstance(event, ev.LRFindPoint):
                 self.lr_plot.add_point(event.lr, event.loss, event.smooth_loss)
                 self._progress(event.iteration + 1, event.num_it, event.eta, "LR Find")
@@ -1048,6 +1053,8 @@ class MainWindow(QMainWindow):
                                                      stopped_reason=event.stopped_reason))
             elif isinstance(event, ev.FitStarted):
                 self._fit_name = fit_label(event.precompute, event.trainable_groups, self._stage_label)
+                if self._job_name == "Recipe":
+                    self.tabs.setCurrentIndex(3)
                 self._fit_what = fit_label(event.precompute, event.trainable_groups)
                 self._rate_clock = (time.perf_counter(), 0)
                 self._epoch_base = self.metrics_table.rowCount()
@@ -1215,6 +1222,7 @@ class MainWindow(QMainWindow):
             self.dirty = False
             self._clear_training_views()
         self.report_data = data
+        self.settings.setValue("last_folder", str(data.path))  # a folder that failed is not remembered
         if not self.size_chosen and self._job_name != "Rescanning":
             from guiclassifier.core.image_size import typical_side
 

@@ -377,3 +377,18 @@ def test_plots_show_plain_numbers_and_every_group(loaded, qtbot) -> None:
     loaded.loss_plot.add_epoch(0.4, 0.925)
     loaded.loss_plot.refresh()
     assert list(loaded.loss_plot.accuracy_curve.getData()[1]) == [92.5]  # percent, like the table
+
+
+def test_suggestions_are_named_in_the_legend_and_messages_survive_menus(loaded) -> None:
+    plot = loaded.lr_plot
+    plot.set_suggestions({"lesson": 1.0e-3, "valley": 1.1e-3})  # close together: labels used to collide
+    names = [label.text for _, label in plot.getPlotItem().legend.items]
+    assert "lesson 1.0e-03" in names and "valley 1.1e-03" in names
+    assert all(getattr(m, "label", None) is None for m in plot._markers)
+    plot.set_suggestions({})
+    assert not any(n.startswith(("lesson", "valley")) for n in
+                   (label.text for _, label in plot.getPlotItem().legend.items))
+    loaded._set_status("Something the user must read.")
+    loaded.statusBar().showMessage("")  # what hovering a menu item does
+    loaded.statusBar().clearMessage()
+    assert loaded.status_label.text() == "Something the user must read."

@@ -226,7 +226,9 @@ class InterpretView(QWidget):
         self.cell = None
         self.matrix.clearSelection()
         indices = interp.top_losses(TOP_LOSSES)
-        self._fill_gallery(indices, f"Top losses: the {len(indices)} images the model is most wrong about")
+        wrong = sum(1 for i in indices if interp.preds[i] != interp.targets[i])
+        self._fill_gallery(indices, f"Top losses: the {plural(len(indices), 'image')} with the highest loss "
+                                    f"({wrong} of them wrong), highest first")
 
     def _fill_gallery(self, indices: list[int], title: str) -> None:
         interp = self.interpretation

@@ -50,6 +50,7 @@ class LRFindPlot(pg.PlotWidget):
         self.chosen_line.sigPositionChangeFinished.connect(self._line_moved)
         self.addItem(self.chosen_line)
         self._markers: list[pg.InfiniteLine] = []
+        self._entries: list[pg.PlotDataItem] = []
         self._lrs: list[float] = []
         self._raw: list[float] = []
         self._smooth: list[float] = []
@@ -101,17 +102,22 @@ class LRFindPlot(pg.PlotWidget):
         self.band.setCurves(pg.PlotDataItem(logx, low), pg.PlotDataItem(logx, high))
 
     def set_suggestions(self, suggestions: dict[str, float]) -> None:
+        """A dashed line per suggestion, named in the legend: labels on the lines collided
+        whenever two suggestions were close (and covered the curve)."""
         for marker in self._markers:
             self.removeItem(marker)
-        self._markers = []
-        for i, (name, lr) in enumerate(suggestions.items()):
-            colour = MARKER_COLOURS.get(name, (90, 90, 90))
-            marker = pg.InfiniteLine(pos=math.log10(lr), angle=90, movable=False,
-                                     pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine),
-                                     label=f"{name} {lr:.1e}",
-                                     labelOpts={"position": 0.75 - 0.1 * i, "color": colour})
+        for entry in self._entries:
+            self.getPlotItem().legend.removeItem(entry)
+            self.removeItem(entry)
+        self._markers, self._entries = [], []
+        for name, lr in suggestions.items():
+            pen = pg.mkPen(MARKER_COLOURS.get(name, (90, 90, 90)), width=2, style=Qt.PenStyle.DashLine)
+            marker = pg.InfiniteLine(pos=math.log10(lr), angle=90, movable=False, pen=pen)
+            marker.setToolTip(f"{name} {lr:.2e}")
             self.addItem(marker)
             self._markers.append(marker)
+            entry = self.plot([], [], pen=pen, name=f"{name} {lr:.1e}")  # a legend line only
+            self._entries.append(entry)
 
     def set_explanation(self, text: str) -> None:
         """One line above the plot: which rule picked the lr and why."""
