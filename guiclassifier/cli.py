@@ -161,7 +161,7 @@ def _install_sigint(token: Any) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from guiclassifier.core.data import scan_folder
-    from guiclassifier.core.text import plural
+    from guiclassifier.core.text import plural, printable
 
     from guiclassifier.cli_progress import ConsoleReporter
 
@@ -178,7 +178,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     print(f"{report.root} ({'fast.ai layout' if report.layout == 'fastai' else 'class folders'})")
     print(f"{'class':<24} {'train':>6} {'valid':>6}")
     for name, (t, v) in counts.items():
-        print(f"{name:<24} {t:>6} {v:>6}")
+        print(f"{printable(name):<24} {t:>6} {v:>6}")
     print(f"{'total':<24} {len(report.train):>6} {len(report.valid):>6}")
     if report.test:
         print(f"test images: {len(report.test)}")

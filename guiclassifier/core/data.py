@@ -16,6 +16,7 @@ import multiprocessing
 import multiprocessing.context
 import os
 import random
+import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -354,7 +355,14 @@ def make_loader(items: Sequence[Item], transform: Transform, bs: int, shuffle: b
         drop_last=for_training and len(items) % bs == 1 and len(items) > 1,
         num_workers=num_workers, pin_memory=pin_memory, collate_fn=collate,
         multiprocessing_context=loader_context(worker_start) if num_workers > 0 else None,
+        worker_init_fn=ignore_interrupts if num_workers > 0 else None,
         generator=generator if generator is not None or shuffle else torch.Generator().manual_seed(0))
+
+
+def ignore_interrupts(_worker_id: int) -> None:
+    """In a loading process: Ctrl-C is the main process's to handle. A forked worker inherits
+    the CLI's handler, so one Ctrl-C printed "stopping after this batch" once per process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def default_num_workers() -> int:

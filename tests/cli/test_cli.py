@@ -249,3 +249,13 @@ def test_an_out_that_is_a_folder_is_refused_at_once(dataset: Path, tmp_path: Pat
     with pytest.raises(SystemExit) as info:
         main(["train", str(dataset), "--out", str(tmp_path)])
     assert info.value.code == 2 and "is a folder" in capsys.readouterr().err
+
+
+def test_a_class_folder_named_with_a_newline_keeps_the_scan_table_whole(dataset_factory, capsys) -> None:
+    root = dataset_factory()
+    (root / "train" / "cat").rename(root / "train" / "ca\nt")
+    (root / "valid" / "cat").rename(root / "valid" / "ca\nt")
+    code, out, _ = run(capsys, "scan", str(root))
+    assert code == 0 and "ca\\nt" in out
+    rows = out.splitlines()
+    assert any(r.startswith("ca\\nt ") and r.split()[-2:] == ["12", "4"] for r in rows)

@@ -191,3 +191,18 @@ def test_scan_reports_progress_and_can_be_cancelled(dataset: Path) -> None:
     token.cancel()
     with pytest.raises(Cancelled):
         scan_folder(dataset, cancel=token)
+
+
+def test_loading_processes_leave_ctrl_c_to_the_main_process(dataset) -> None:
+    import signal
+
+    from guiclassifier.core.data import ignore_interrupts
+
+    data = ImageData.from_folder(dataset, size=32, bs=8, num_workers=1, seed=0)
+    assert data.train_loader().worker_init_fn is ignore_interrupts
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        ignore_interrupts(0)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
