@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from guiclassifier import ImageData, Learner
 from guiclassifier.core.data import scan_folder
 from guiclassifier.core.recipe import Recipe, RecipeError
 from tests.conftest import make_image
@@ -59,7 +60,6 @@ def bomb_png(path: Path, side: int = 60_000) -> None:
 
 
 def test_a_dataset_of_every_odd_file_kind_scans_and_trains(dataset: Path) -> None:
-    from guiclassifier import ImageData, Learner
 
     cat = dataset / "train" / "cat"
     png = (cat / "cat_000.png").read_bytes()
@@ -80,3 +80,23 @@ def test_a_dataset_of_every_odd_file_kind_scans_and_trains(dataset: Path) -> Non
     data = ImageData(report, size=32, bs=8, num_workers=0)
     result = Learner.pretrained("resnet18", data, weights=None, device="cpu").fit(0.05, 1)
     assert result.epochs_done == 1 and not result.failed
+
+
+def test_extreme_shapes_animations_and_many_pages_train_without_stalling(dataset: Path) -> None:
+    """1x1, 60000x1 and 1x60000 px images, an animated GIF and a 1000-page TIFF in a class folder:
+    reported once as 'appeared to stall in the first augmented epoch' on a loaded machine. They
+    train (through loading processes, with augmentation) like any other image."""
+    from PIL import Image
+
+    cat = dataset / "train" / "cat"
+    Image.new("RGB", (1, 1), (200, 60, 40)).save(cat / "one.png")
+    Image.new("RGB", (60000, 1), (200, 60, 40)).save(cat / "wide.png")
+    Image.new("RGB", (1, 60000), (200, 60, 40)).save(cat / "tall.png")
+    frames = [Image.new("RGB", (40, 40), (i * 20, 60, 40)) for i in range(10)]
+    frames[0].save(cat / "anim.gif", save_all=True, append_images=frames[1:])
+    pages = [Image.new("RGB", (20, 20), (200, 60, 40)) for _ in range(1000)]
+    pages[0].save(cat / "pages.tif", save_all=True, append_images=pages[1:])
+    data = ImageData.from_folder(dataset, size=32, bs=8, num_workers=1, seed=0)
+    assert {"one.png", "wide.png", "tall.png", "anim.gif", "pages.tif"} <= {Path(i.path).name for i in data.train_items}
+    result = Learner.pretrained("resnet18", data, weights=None, device="cpu").fit(0.05, 1)
+    assert len(result.epochs) == 1 and not result.failed
