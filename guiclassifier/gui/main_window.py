@@ -408,8 +408,7 @@ class MainWindow(QMainWindow):
         """Long texts wrap (or, in the status bar, are cut) instead of widening the window: a
         window that grows by itself overflows a small screen, and its size is saved."""
         for label in self.findChildren(QLabel):
-            label.setWordWrap(True)
-        self.progress_label.setWordWrap(False)
+            label.setWordWrap(label.parent() is not self.statusBar())  # the status bar keeps one line
         self.progress_label.setFixedWidth(PROGRESS_LABEL_WIDTH)  # long texts are elided, see _show_progress
 
     @staticmethod

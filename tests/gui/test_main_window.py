@@ -392,3 +392,13 @@ def test_suggestions_are_named_in_the_legend_and_messages_survive_menus(loaded) 
     loaded.statusBar().showMessage("")  # what hovering a menu item does
     loaded.statusBar().clearMessage()
     assert loaded.status_label.text() == "Something the user must read."
+
+
+def test_the_status_bar_stays_one_line_high(make_window, qtbot) -> None:
+    window = make_window()
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    window._set_status("A long message that goes on " * 10)
+    qtbot.wait(50)
+    assert window.statusBar().height() < 60 and window.centralWidget().height() > 600
