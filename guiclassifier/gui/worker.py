@@ -9,6 +9,7 @@ signals across threads. Stop sets the CancelToken directly: it takes effect with
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -23,6 +24,7 @@ from guiclassifier.core.errors import GuiClassifierError
 from guiclassifier.core.events import Event
 
 DRAIN_MS = 50
+COLLECT_EVERY = 20  # drains (about 1 s) between young-generation collections while a job runs
 log = logging.getLogger(__name__)
 Job = Callable[[Callable[[Event], None], CancelToken], Any]
 T = TypeVar("T")
@@ -111,6 +113,8 @@ class JobRunner(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(DRAIN_MS)
         self._timer.timeout.connect(self._drain)
+        self._gc_was_enabled = True
+        self._drains = 0
 
     @property
     def busy(self) -> bool:
@@ -122,6 +126,12 @@ class JobRunner(QObject):
             return False
         self._token = CancelToken()
         self._thread = _JobThread(job, self._token, self._queue)
+        # No garbage collection on the worker: a collection there can finalize Qt objects of the
+        # GUI thread, and Qt's destructor waiting for the GIL while the GUI thread (holding it)
+        # waits for Qt's lock froze a test run for good. The GUI thread collects instead (_drain).
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
+        self._drains = 0
         self._thread.start()
         self._timer.start()
         self.busy_changed.emit(True)
@@ -131,6 +141,9 @@ class JobRunner(QObject):
         self._token.cancel()
 
     def _drain(self) -> None:
+        self._drains += 1
+        if self._drains % COLLECT_EVERY == 0:
+            gc.collect(0 if self._drains % (10 * COLLECT_EVERY) else 1)  # on the GUI thread
         batch: list[Event] = []
         end: _Finished | _Failed | None = None
         while end is None:
@@ -156,11 +169,16 @@ class JobRunner(QObject):
         if self._thread is not None:
             self._thread.wait()  # run() has returned: this is immediate
             self._thread = None
+        self._restore_gc()
         self.busy_changed.emit(False)
         if isinstance(end, _Finished):
             self.finished.emit(end.result)
         else:
             self.failed.emit(end.message)
+
+    def _restore_gc(self) -> None:
+        if self._gc_was_enabled:
+            gc.enable()
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         """Cancel any job and wait for its thread; True when no thread is left (never terminate())."""
@@ -171,6 +189,7 @@ class JobRunner(QObject):
             return False
         self._timer.stop()
         self._thread = None
+        self._restore_gc()
         while not self._queue.empty():  # what the job left behind is not for anyone any more
             self._queue.get_nowait()
         return True

@@ -122,3 +122,38 @@ def test_augmentation_preview_leaves_the_training_generator_alone(tmp_path) -> N
     draws = preview_draws(img, train_transform("side_on", 32, 1.1), 3)
     assert [d.shape for d in draws] == [(32, 32, 3)] * 3 and draws[0].dtype.name == "uint8"
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_garbage_is_collected_on_the_gui_thread_only_while_a_job_runs(qtbot, runner) -> None:
+    """A collection on the worker finalized the GUI thread's Qt objects there and deadlocked
+    (Qt's lock against the GIL). During a job automatic collection is off; the GUI thread
+    collects the young generations itself; afterwards it is back on."""
+    import gc
+    import threading
+
+    threads: set[int] = set()
+
+    def seen(phase: str, info: dict) -> None:
+        if phase == "start":
+            threads.add(threading.get_ident())
+
+    states: list[bool] = []
+    done: list = []
+    runner.finished.connect(done.append)
+
+    def job(emit, cancel):
+        for _ in range(30):
+            states.append(gc.isenabled())
+            [[] for _ in range(1000)]  # allocations that would trigger a collection
+            time.sleep(0.05)
+        return "ok"
+
+    gc.callbacks.append(seen)
+    try:
+        runner.start(job)
+        qtbot.waitUntil(lambda: bool(done), timeout=20_000)
+    finally:
+        gc.callbacks.remove(seen)
+    assert states and not any(states)
+    assert threads == {threading.get_ident()}  # this test's (the GUI) thread, at least once
+    assert gc.isenabled()
