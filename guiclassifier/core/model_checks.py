@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from guiclassifier.core.archs import N_GROUPS
+from guiclassifier.core.augment import AUGMENTS
 from guiclassifier.core.errors import ModelFileError
 from guiclassifier.core.text import plural
 
@@ -24,7 +26,6 @@ DIGEST_KEY = "digest"
 MIN_SIZE, MAX_SIZE = 16, 4096
 MAX_CLASSES = 100_000
 MAX_CLASS_NAME = 200
-AUGMENTS = ("side_on", "top_down", "none")
 
 
 def payload_digest(payload: Mapping[str, Any]) -> str:
@@ -98,8 +99,8 @@ def check_header(payload: Mapping[str, Any], path: Path, archs: Mapping[str, Any
     if not isinstance(zoom, (int, float)) or isinstance(zoom, bool) or not 1.0 <= zoom <= 4.0:
         raise _damaged(path, "its zoom is not a number from 1 to 4")
     frozen = payload.get("frozen_groups", 2)
-    if not _is_int(frozen) or not 0 <= frozen <= 2:
-        raise _damaged(path, "its frozen layer groups are not 0, 1 or 2")
+    if not _is_int(frozen) or not 0 <= frozen < N_GROUPS:
+        raise _damaged(path, f"its frozen layer groups are not a whole number from 0 to {N_GROUPS - 1}")
     if not isinstance(payload.get("bn_freeze", False), bool):
         raise _damaged(path, "its bn_freeze setting is not true or false")
     if not isinstance(payload.get("history_json", "[]"), str):

@@ -51,7 +51,7 @@ from PySide6.QtWidgets import (
 )
 
 from guiclassifier.core import events as ev
-from guiclassifier.core.archs import DESCRIPTIONS, PREFERENCE
+from guiclassifier.core.archs import DESCRIPTIONS, N_GROUPS, PREFERENCE
 from guiclassifier.core.errors import DataError, GuiClassifierError
 from guiclassifier.core.lr_finder import DEFAULT_SUGGESTION, explain
 from guiclassifier.core.recipe import GROUP_RATIO, Recipe, lesson1
@@ -77,6 +77,8 @@ RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
 APP_NAME = "guiclassifier"
 PLOT_REFRESH_MS = 400
 PROGRESS_LABEL_WIDTH = 420
+TORCH_JOBS = ("LR Find", "Training", "Recipe", "Resuming", "Predicting", "Analysing")
+"""Jobs long enough to be worth sampling the CPU's load first (0.25 s; see core.threads)."""
 LOADER_START = "forkserver"
 """How the window starts image-loading processes; see core.data.loader_context."""
 ENGINE_JOB = "Loading PyTorch"
@@ -576,9 +578,14 @@ class MainWindow(QMainWindow):
         if not rescan:
             self.moves = []  # undo is for the dataset the moves were made in
         from guiclassifier.core.data import ImageData
+        from guiclassifier.core.image_size import typical_side
 
-        self._start("Rescanning" if rescan else "Scanning", lambda cb, cancel: ("data", ImageData.from_folder(
-            folder, callbacks=cb, cancel=cancel, previous=previous, **settings)))
+        def job(cb, cancel):
+            data = ImageData.from_folder(folder, callbacks=cb, cancel=cancel, previous=previous, **settings)
+            # A few image headers, read here rather than on the GUI thread: for the default size.
+            return "data", data, typical_side([item.path for item in data.train_items])
+
+        self._start("Rescanning" if rescan else "Scanning", job)
 
     def _rescan_later(self) -> None:
         if self.report_data is not None and not self.runner.busy:
@@ -722,8 +729,8 @@ class MainWindow(QMainWindow):
         same kind (architecture, size, what trains); None until one ran."""
         if self.report_data is None:
             return None
-        frozen = self.learner.frozen_groups if self.learner is not None else 2
-        what = fit_label(frozen == 2 and self.precompute_check.isChecked(), 3 - frozen)
+        frozen = self.learner.frozen_groups if self.learner is not None else N_GROUPS - 1
+        what = fit_label(frozen == N_GROUPS - 1 and self.precompute_check.isChecked(), N_GROUPS - frozen)
         rate = self._rates.get((self.arch_combo.currentData(), self.size_spin.value(), what))
         return epochs * len(self.report_data.train_items) / rate if rate else None
 
@@ -751,7 +758,7 @@ class MainWindow(QMainWindow):
         if self.runner.busy:
             return False
         self._job_name = name  # before start(): busy_changed updates the buttons for this job
-        if name != ENGINE_JOB:
+        if name in TORCH_JOBS:
             job = _with_threads_for_load(job)
         self.runner.start(job)
         self.last_error = None
@@ -1147,7 +1154,7 @@ class MainWindow(QMainWindow):
             self._set_status("Ready.")
             self._engine_loaded()
         elif result[0] == "data":
-            self._data_loaded(result[1])
+            self._data_loaded(result[1], result[2])
         else:
             from guiclassifier.core.checkpoint import clear_checkpoints
             from guiclassifier.core.learner import FitResult
@@ -1210,10 +1217,11 @@ class MainWindow(QMainWindow):
         self._update_schedule()
         self._update_title()
 
-    def _data_loaded(self, data: ImageData) -> None:
+    def _data_loaded(self, data: ImageData, typical: int | None = None) -> None:
         if self.learner is not None and tuple(data.classes) != self.learner.classes:
             if not self.may_discard_model(f"opening a dataset with other classes ({', '.join(data.classes)})"):
-                self._keep_dataset(f"Kept {self._dataset_name()} and its model; {data.path} was not opened.")
+                self._show_loaded_path()
+                self._set_status(f"Kept {self.report_data.path} and its model; {data.path} was not opened.")
                 return
             self.learner = None  # a different problem: the next run starts a new model
             self.model_key = None
@@ -1222,10 +1230,8 @@ class MainWindow(QMainWindow):
             self._clear_training_views()
         self.report_data = data
         self.settings.setValue("last_folder", str(data.path))  # a folder that failed is not remembered
-        if not self.size_chosen and self._job_name != "Rescanning":
-            from guiclassifier.core.image_size import typical_side
-
-            self._set_default_size(typical_side([item.path for item in data.train_items]))
+        if self._job_name != "Rescanning":
+            self._set_default_size(typical)
         self.data_view.set_report(data.report)
         self.data_view.set_augmentation(data.augment, self.size_spin.value(), data.max_zoom)
         skipped = f", {plural(len(data.report.skipped), 'file')} skipped" if data.report.skipped else ""
@@ -1237,13 +1243,10 @@ class MainWindow(QMainWindow):
         self.interpret_view.set_interpretation(None)  # it was about another dataset
         self._set_status(f"Loaded {counts}{skipped}.")
 
-    def _dataset_name(self) -> str:
-        return str(self.report_data.path) if self.report_data is not None else "no dataset"
-
-    def _keep_dataset(self, message: str) -> None:
-        """The dataset path field goes back to the dataset that is really loaded."""
+    def _show_loaded_path(self) -> None:
+        """The path field goes back to the dataset that is really loaded (the tabs and buttons
+        are about that one)."""
         self.data_path_edit.setText(str(self.report_data.path) if self.report_data is not None else "")
-        self._set_status(message)
 
     def _lr_find_done(self, results: list) -> None:
         first = results[0]
@@ -1280,8 +1283,7 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, message: str) -> None:
         if self._job_name in ("Scanning", "Rescanning"):
-            # The field, the tabs and the buttons agree on the dataset that is really loaded.
-            self.data_path_edit.setText(str(self.report_data.path) if self.report_data is not None else "")
+            self._show_loaded_path()
             message += (f"\n\nStill using {self.report_data.path}." if self.report_data is not None else
                         "\n\nNo dataset is open.")
         self._redraw_plots()

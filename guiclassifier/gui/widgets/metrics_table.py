@@ -11,7 +11,9 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
-TRAINABLE_GROUPS = {"all layers": 3, "upper body and head": 2, "head only": 1}  # Learner.describe_trainable
+from guiclassifier.core.archs import N_GROUPS
+
+TRAINABLE_GROUPS = {"all layers": 3, "upper body and head": 2, "head only": 1}  # history's Learner.describe_trainable
 
 
 def fit_label(precompute: bool, trainable_groups: int, prefix: str = "") -> str:
@@ -21,7 +23,7 @@ def fit_label(precompute: bool, trainable_groups: int, prefix: str = "") -> str:
         what = "head, cached"
     elif trainable_groups == 1:
         what = "head, augmented"
-    elif trainable_groups >= 3:
+    elif trainable_groups >= N_GROUPS:
         what = "all layers"
     else:
         what = "upper body and head"
