@@ -17,6 +17,9 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
+from guiclassifier.core.errors import GuiClassifierError
+from guiclassifier.core.text import plural
+
 T = TypeVar("T")
 
 
@@ -40,6 +43,12 @@ def init_from_env(device_spec: str = "auto") -> tuple[DistInfo, str]:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and device_spec in ("auto", "cuda")
     if use_cuda:
+        gpus = torch.cuda.device_count()
+        if local_rank >= gpus:  # NCCL cannot share one GPU between processes
+            per_node = os.environ.get("LOCAL_WORLD_SIZE", str(local_rank + 1))
+            raise GuiClassifierError(
+                f"torchrun started {per_node} processes on this machine, but it has {plural(gpus, 'GPU')}: "
+                f"use --nproc_per_node {gpus}, or --device cpu to train on the processor")
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")

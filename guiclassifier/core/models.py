@@ -73,11 +73,12 @@ class Normalize(nn.Module):
 
 
 class AdaptiveConcatPool2d(nn.Module):
-    """Average and max pooling side by side: twice the features of either (fastai)."""
+    """Max and average pooling side by side: twice the features of either (fastai). Written as
+    reductions: torch 2.11's ONNX exporter has no adaptive_max_pool2d, and for a 1x1 output the
+    result is the same."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([nn.functional.adaptive_max_pool2d(x, 1),
-                          nn.functional.adaptive_avg_pool2d(x, 1)], dim=1)
+        return torch.cat([x.amax(dim=(2, 3), keepdim=True), x.mean(dim=(2, 3), keepdim=True)], dim=1)
 
 
 def create_head(n_features: int, n_classes: int, hidden: int = 512,

@@ -85,3 +85,18 @@ def test_processes_hold_identical_weights(dataset: Path, tmp_path: Path) -> None
     rank0, rank1 = (tmp_path / "rank0.txt").read_text().split(), (tmp_path / "rank1.txt").read_text().split()
     assert rank0 == rank1  # same weights, same batch count, same reduced valid loss
     assert int(rank0[1]) == 3  # 24 images / 2 processes / bs 4
+
+
+def test_more_processes_than_gpus_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NCCL cannot put two processes on one GPU: say so before joining the group."""
+    import torch
+
+    from guiclassifier.core.distributed import init_from_env
+    from guiclassifier.core.errors import GuiClassifierError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    with pytest.raises(GuiClassifierError, match="started 2 processes .* has 1 GPU: use --nproc_per_node 1"):
+        init_from_env("auto")
