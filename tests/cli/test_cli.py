@@ -186,7 +186,8 @@ def test_the_window_takes_debug_and_a_dataset(monkeypatch) -> None:
 def test_missing_qt_libraries_are_named_with_their_packages(monkeypatch, capsys) -> None:
     import ctypes
 
-    from guiclassifier import cli, qt_libraries
+    from guiclassifier import cli
+    from guiclassifier.gui import qt_libraries
 
     assert qt_libraries.uses_xcb({"DISPLAY": ":0"}, "linux")
     assert not qt_libraries.uses_xcb({"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}, "linux")

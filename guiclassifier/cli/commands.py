@@ -163,7 +163,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from guiclassifier.core.data import scan_folder
     from guiclassifier.core.text import plural, printable
 
-    from guiclassifier.cli_progress import ConsoleReporter
+    from guiclassifier.cli.progress import ConsoleReporter
 
     reporter = ConsoleReporter(quiet=args.quiet)
     report = scan_folder(args.data, valid_pct=args.valid_pct, seed=args.seed, callbacks=reporter)
@@ -194,7 +194,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def _data_from(args: argparse.Namespace):
     from guiclassifier.core.data import ImageData
 
-    from guiclassifier.cli_progress import ConsoleReporter
+    from guiclassifier.cli.progress import ConsoleReporter
 
     reporter = ConsoleReporter(quiet=args.quiet)
     data = ImageData.from_folder(args.data, size=args.size, bs=args.bs, augment=args.augment,
@@ -217,7 +217,7 @@ def _learner_from(args: argparse.Namespace, precompute: bool = False, dist_info:
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from guiclassifier.cli_progress import ConsoleReporter
+    from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.cancel import CancelToken
 
     learner = _learner_from(args, precompute=not (args.unfrozen or args.no_precompute))
@@ -229,7 +229,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     result = learner.lr_find(args.start_lr, args.end_lr, args.num_it, callbacks=reporter, cancel=token)
     reporter.close()
     if args.plot:
-        from guiclassifier.lr_plot_png import save_lr_plot
+        from guiclassifier.cli.lr_plot_png import save_lr_plot
 
         save_lr_plot(result, args.plot, title=f"{learner.arch}, {learner.describe_trainable()}")
     if args.json:
@@ -273,7 +273,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
-    from guiclassifier.cli_progress import ConsoleReporter
+    from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.checkpoint import CheckpointConfig, clear_checkpoints, latest_checkpoint
     from guiclassifier.core.recipe_runner import resume_recipe, run_recipe
@@ -346,7 +346,7 @@ def _unfinished_out(out: Path) -> Path:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from guiclassifier.cli_progress import ConsoleReporter
+    from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.images import expand_image_paths
     from guiclassifier.core.learner import Learner
     from guiclassifier.core.predict import predict_files, write_predictions_csv
@@ -379,7 +379,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from guiclassifier.cli_progress import ConsoleReporter
+    from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.learner import Learner
 
     learner = Learner.load(args.model, device=args.device)
@@ -414,7 +414,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     import logging
 
-    from guiclassifier.qt_libraries import missing_libraries, missing_message, uses_xcb
+    from guiclassifier.gui.qt_libraries import missing_libraries, missing_message, uses_xcb
 
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
