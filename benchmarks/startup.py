@@ -52,7 +52,7 @@ def child_launch(t0: float) -> dict[str, float]:
 
         if "engine" not in times and engine_loaded():
             times["engine"] = time.time() - t0
-        if window.report_data is not None and not window.runner.busy:
+        if window.workspace.data is not None and not window.runner.busy:
             times["dataset"] = time.time() - t0
             print(json.dumps(times), flush=True)
             os._exit(0)  # the window's own close would ask nothing, but skip tearing down Qt
@@ -94,31 +94,31 @@ def child_predict(model: str | None, t0: float) -> dict[str, float]:
 
     wait_idle()
     times["engine"] = time.time() - t0
-    window.size_spin.setValue(SIZE)
-    window.arch_combo.setCurrentIndex(window.arch_combo.findData(ARCH))
+    window.data_panel.size_spin.setValue(SIZE)
+    window.model_panel.arch_combo.setCurrentIndex(window.model_panel.arch_combo.findData(ARCH))
     if model is not None:
         window.open_model(model)
         wait_idle()
     else:
         window.open_dataset(str(DEMO))
         wait_idle()
-        window.cycles_spin.setValue(1)
-        window.train_button.click()
+        window.training_panel.cycles_spin.setValue(1)
+        window.training_panel.train_button.click()
         wait_idle()
     times["model ready"] = time.time() - t0
-    window.tabs.setCurrentWidget(window.predict_view)
+    window.tabs.setCurrentWidget(window.predict_panel)
     for name in ("first drop", "second drop"):
         mime = QMimeData()
         mime.setUrls([QUrl.fromLocalFile(str(IMAGE))])
-        before = len(window.predict_view.results())
+        before = len(window.predict_panel.results())
         start = time.perf_counter()
         window.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                     Qt.KeyboardModifier.NoModifier))
-        while len(window.predict_view.results()) == before:
+        while len(window.predict_panel.results()) == before:
             app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 5)
         times[name] = time.perf_counter() - start
         wait_idle()
-        assert window.predict_view.results()[-1].probabilities is not None, "the prediction failed"
+        assert window.predict_panel.results()[-1].probabilities is not None, "the prediction failed"
     print(json.dumps(times), flush=True)
     os._exit(0)
 

@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from guiclassifier.gui.engine import engine_loaded
+from guiclassifier.workspace.engine import engine_loaded
 from guiclassifier.gui.main_window import APP_NAME, LOADER_START, MainWindow
 
 

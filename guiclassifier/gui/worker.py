@@ -98,7 +98,9 @@ class _JobThread(QThread):
 
 
 class JobRunner(QObject):
-    """Runs one job at a time. `start` runs a job; `stop` asks it to end within one batch."""
+    """Runs one job at a time. `start` runs a job; `stop` asks it to end within one batch. A job's
+    own `on_done` (its result, or None when it was stopped) and `on_failed` (the message) are
+    called before the general `finished` and `failed` signals."""
 
     events = Signal(list)
     finished = Signal(object)
@@ -115,15 +117,19 @@ class JobRunner(QObject):
         self._timer.timeout.connect(self._drain)
         self._gc_was_enabled = True
         self._drains = 0
+        self._on_done: Callable[[Any], None] | None = None
+        self._on_failed: Callable[[str], None] | None = None
 
     @property
     def busy(self) -> bool:
         return self._thread is not None
 
-    def start(self, job: Job) -> bool:
+    def start(self, job: Job, on_done: Callable[[Any], None] | None = None,
+              on_failed: Callable[[str], None] | None = None) -> bool:
         """Run `job` on a worker thread; refused (False) while another job runs."""
         if self._thread is not None:
             return False
+        self._on_done, self._on_failed = on_done, on_failed
         self._token = CancelToken()
         self._thread = _JobThread(job, self._token, self._queue)
         # No garbage collection on the worker: a collection there can finalize Qt objects of the
@@ -170,11 +176,18 @@ class JobRunner(QObject):
             self._thread.wait()  # run() has returned: this is immediate
             self._thread = None
         self._restore_gc()
+        on_done, on_failed, self._on_done, self._on_failed = self._on_done, self._on_failed, None, None
         self.busy_changed.emit(False)
-        if isinstance(end, _Finished):
-            self.finished.emit(end.result)
-        else:
-            self.failed.emit(end.message)
+        try:
+            if isinstance(end, _Finished) and on_done is not None:
+                on_done(end.result)
+            elif isinstance(end, _Failed) and on_failed is not None:
+                on_failed(end.message)
+        finally:
+            if isinstance(end, _Finished):
+                self.finished.emit(end.result)
+            else:
+                self.failed.emit(end.message)
 
     def _restore_gc(self) -> None:
         if self._gc_was_enabled:
@@ -189,6 +202,7 @@ class JobRunner(QObject):
             return False
         self._timer.stop()
         self._thread = None
+        self._on_done = self._on_failed = None
         self._restore_gc()
         while not self._queue.empty():  # what the job left behind is not for anyone any more
             self._queue.get_nowait()

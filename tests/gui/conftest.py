@@ -15,7 +15,7 @@ def make_window(qtbot, tmp_path: Path):
     from PySide6.QtCore import QSettings
 
     from guiclassifier.gui import MainWindow
-    from guiclassifier.gui.engine import load_engine
+    from guiclassifier.workspace.engine import load_engine
 
     load_engine()  # as it is a few seconds after start-up (tests/gui/test_startup.py covers before)
     windows = []
@@ -29,11 +29,11 @@ def make_window(qtbot, tmp_path: Path):
         window.recipe_start_answer = lambda: "pretrained"
         qtbot.addWidget(window)
         if tiny:
-            window.arch_combo.setCurrentIndex(window.arch_combo.findData("resnet18"))
-            window.weights_combo.setCurrentIndex(1)  # random: no weights needed
-            window.size_spin.setValue(32)
-            window.bs_spin.setValue(8)
-            window.device_combo.setCurrentIndex(window.device_combo.findData("cpu"))
+            window.model_panel.arch_combo.setCurrentIndex(window.model_panel.arch_combo.findData("resnet18"))
+            window.model_panel.weights_combo.setCurrentIndex(1)  # random: no weights needed
+            window.data_panel.size_spin.setValue(32)
+            window.data_panel.bs_spin.setValue(8)
+            window.model_panel.device_combo.setCurrentIndex(window.model_panel.device_combo.findData("cpu"))
         windows.append(window)
         return window
 
@@ -58,10 +58,10 @@ def loaded(make_window, dataset, qtbot):
 
 def train_briefly(qtbot, window, lr: str = "0.05", cycles: int = 2, cycle_len: int = 0) -> None:
     """A short stage from the Train button: by default two epochs at a constant lr."""
-    window.lr_edit.setText(lr)
-    window.cycles_spin.setValue(cycles)
-    window.cycle_len_spin.setValue(cycle_len)
-    window.train_button.click()
+    window.training_panel.lr_edit.setText(lr)
+    window.training_panel.cycles_spin.setValue(cycles)
+    window.training_panel.cycle_len_spin.setValue(cycle_len)
+    window.training_panel.train_button.click()
     wait_idle(qtbot, window)
 
 

@@ -24,7 +24,7 @@ def analysed(make_window, dataset: Path, qtbot):
     window.open_dataset(str(dataset))
     wait_idle(qtbot, window)
     train_briefly(qtbot, window, lr="0.003")  # AdamW: a rate it learns the colours at
-    window.interpret_view.analyse_button.click()
+    window.interpret_panel.analyse_button.click()
     wait_idle(qtbot, window)
     assert window.last_error is None
     return window
@@ -32,7 +32,7 @@ def analysed(make_window, dataset: Path, qtbot):
 
 def direct_probabilities(window, paths: tuple[str, ...]) -> np.ndarray:
     """Softmax of the model on each image, computed here without the prediction code."""
-    learner = window.learner
+    learner = window.workspace.learner
     tfm = learner.data.valid_tfm()
     x = torch.stack([tfm(open_rgb(p)) for p in paths])
     learner.model.eval()
@@ -46,7 +46,7 @@ def click_cell(qtbot, matrix, row: int, column: int) -> None:
 
 
 def test_clicking_a_cell_shows_exactly_its_images_most_wrong_first(analysed, qtbot) -> None:
-    window, view = analysed, analysed.interpret_view
+    window, view = analysed, analysed.interpret_panel
     interp = view.interpretation
     assert len(interp.paths) == 9  # 4 + 1 cats, 4 dogs
     probs = direct_probabilities(window, interp.paths)
@@ -82,7 +82,7 @@ def trigger(view, text: str) -> None:
 
 
 def test_moving_a_file_from_the_gallery_and_undoing_it(analysed, dataset: Path, qtbot) -> None:
-    window, view = analysed, analysed.interpret_view
+    window, view = analysed, analysed.interpret_panel
     questions: list[str] = []
     window.confirm = lambda q: questions.append(q) or True
     source = dataset / "valid" / "cat" / MISLABELLED
@@ -94,7 +94,7 @@ def test_moving_a_file_from_the_gallery_and_undoing_it(analysed, dataset: Path, 
     target = dataset / "valid" / "dog" / MISLABELLED
     assert "Move looks_like_a_dog.png to the dog folder?" in questions[0]
     assert not source.exists() and target.is_file()
-    report = window.report_data.report
+    report = window.workspace.data.report
     assert {i.path: report.classes[i.label] for i in report.valid}[str(target)] == "dog"
     assert report.counts() == {"cat": (12, 4), "dog": (12, 5)}
     assert report.decoded == 1  # the rescan decoded only the moved file
@@ -105,13 +105,13 @@ def test_moving_a_file_from_the_gallery_and_undoing_it(analysed, dataset: Path, 
     view.undo_button.click()
     wait_idle(qtbot, window)
     assert source.is_file() and not target.exists()
-    assert window.report_data.report.counts() == {"cat": (12, 5), "dog": (12, 4)}
+    assert window.workspace.data.report.counts() == {"cat": (12, 5), "dog": (12, 4)}
     assert str(source) in view.gallery_paths()
     assert not view.undo_button.isEnabled()
 
 
 def test_quarantine_takes_a_file_out_of_the_dataset(analysed, dataset: Path, qtbot) -> None:
-    window, view = analysed, analysed.interpret_view
+    window, view = analysed, analysed.interpret_panel
     window.confirm = lambda q: True
     victim = view.gallery_paths()[-1]
     select(view, victim)
@@ -119,30 +119,30 @@ def test_quarantine_takes_a_file_out_of_the_dataset(analysed, dataset: Path, qtb
     wait_idle(qtbot, window)
     relative = Path(victim).relative_to(dataset)
     assert (dataset / "_quarantine" / relative).is_file() and not Path(victim).exists()
-    report = window.report_data.report
+    report = window.workspace.data.report
     assert report.classes == ("cat", "dog")
     assert victim not in {i.path for i in (*report.train, *report.valid)}
 
 
 def test_declined_or_impossible_moves_change_nothing(analysed, dataset: Path, qtbot) -> None:
-    window, view = analysed, analysed.interpret_view
+    window, view = analysed, analysed.interpret_panel
     window.confirm = lambda q: False
     path = view.gallery_paths()[0]
     select(view, path)
     trigger(view, "Move to class dog")
-    assert Path(path).is_file() and window.moves == [] and not window.runner.busy
+    assert Path(path).is_file() and window.workspace.moves == [] and not window.runner.busy
     window.confirm = lambda q: True
     Path(path).unlink()  # deleted behind the app's back
     trigger(view, "Move to class dog")
     assert "no longer there" in window.last_error
-    assert window.moves == []
+    assert window.workspace.moves == []
 
 
 def test_analysis_needs_a_model_of_the_open_dataset(make_window, dataset: Path, qtbot) -> None:
     window = make_window()
-    assert not window.interpret_view.analyse_button.isEnabled()
+    assert not window.interpret_panel.analyse_button.isEnabled()
     window.open_dataset(str(dataset))
     wait_idle(qtbot, window)
-    assert not window.interpret_view.analyse_button.isEnabled()  # no model yet
+    assert not window.interpret_panel.analyse_button.isEnabled()  # no model yet
     train_briefly(qtbot, window)
-    assert window.interpret_view.analyse_button.isEnabled()
+    assert window.interpret_panel.analyse_button.isEnabled()

@@ -17,27 +17,27 @@ from tests.gui.conftest import train_briefly, wait_idle
 def test_buttons_follow_the_state(make_window, dataset, qtbot) -> None:
     window = make_window()
     assert window.windowTitle().startswith("guiclassifier")
-    assert not window.lr_find_button.isEnabled() and not window.stop_button.isEnabled()
+    assert not window.training_panel.lr_find_button.isEnabled() and not window.training_panel.stop_button.isEnabled()
     window.open_dataset(str(dataset))
     wait_idle(qtbot, window)
-    assert window.lr_find_button.isEnabled() and window.train_button.isEnabled()
-    assert window.unfreeze_button.isEnabled() and not window.freeze_button.isEnabled()
-    window.cycles_spin.setValue(50)
-    window.train_button.click()
+    assert window.training_panel.lr_find_button.isEnabled() and window.training_panel.train_button.isEnabled()
+    assert window.training_panel.unfreeze_button.isEnabled() and not window.training_panel.freeze_button.isEnabled()
+    window.training_panel.cycles_spin.setValue(50)
+    window.training_panel.train_button.click()
     assert window.runner.busy
-    assert window.stop_button.isEnabled() and not window.lr_find_button.isEnabled()
-    assert not window.train_button.isEnabled() and not window.data_path_edit.isEnabled()
-    window.stop_button.click()
+    assert window.training_panel.stop_button.isEnabled() and not window.training_panel.lr_find_button.isEnabled()
+    assert not window.training_panel.train_button.isEnabled() and not window.data_panel.data_path_edit.isEnabled()
+    window.training_panel.stop_button.click()
     wait_idle(qtbot, window)
-    assert window.lr_find_button.isEnabled() and not window.stop_button.isEnabled()
+    assert window.training_panel.lr_find_button.isEnabled() and not window.training_panel.stop_button.isEnabled()
 
 
 def test_loading_a_folder_fills_the_class_table(loaded) -> None:
-    table = loaded.data_view.class_table
+    table = loaded.data_panel.view.class_table
     rows = [[table.item(r, c).text() for c in range(3)] for r in range(table.rowCount())]
     assert rows == [["cat", "12", "4"], ["dog", "12", "4"]]
-    assert loaded.data_view.thumbs.count() == 16
-    assert loaded.data_view.preview.count() == 6
+    assert loaded.data_panel.view.thumbs.count() == 16
+    assert loaded.data_panel.view.preview.count() == 6
     assert "Loaded 24 train" in loaded.last_status
 
 
@@ -46,7 +46,7 @@ def test_broken_files_show_as_skipped(make_window, dataset, qtbot) -> None:
     window = make_window()
     window.open_dataset(str(dataset))
     wait_idle(qtbot, window)
-    button = window.data_view.skipped_button
+    button = window.data_panel.view.skipped_button
     assert button.isVisibleTo(window) and button.text().startswith("1 file skipped")
 
 
@@ -55,22 +55,22 @@ def test_bad_folder_is_a_message_not_a_crash(make_window, tmp_path, qtbot) -> No
     window.open_dataset(str(tmp_path / "missing"))
     wait_idle(qtbot, window)
     assert "does not exist" in window.last_error
-    assert window.report_data is None and not window.lr_find_button.isEnabled()
+    assert window.workspace.data is None and not window.training_panel.lr_find_button.isEnabled()
 
 
 def test_lr_find_draws_the_curve_and_clicking_picks_an_lr(loaded, qtbot) -> None:
-    loaded.lr_find_button.click()
+    loaded.training_panel.lr_find_button.click()
     wait_idle(qtbot, loaded)
-    lrs, losses = loaded.lr_plot.curve_data()
+    lrs, losses = loaded.plots.lr_plot.curve_data()
     assert len(lrs) > 10 and len(lrs) == len(losses)
     assert lrs[0] == pytest.approx(1e-7)
-    assert loaded.lr_plot._markers  # suggestion markers are drawn
-    suggested = float(loaded.lr_edit.text())
-    assert loaded.lr_plot.chosen_lr() == pytest.approx(suggested, rel=1e-2)
+    assert loaded.plots.lr_plot._markers  # suggestion markers are drawn
+    suggested = float(loaded.training_panel.lr_edit.text())
+    assert loaded.plots.lr_plot.chosen_lr() == pytest.approx(suggested, rel=1e-2)
     # One line above the plot says which rule picked the lr and why.
-    assert loaded.lr_plot.explanation().startswith(f"{suggested:.2e} by the lesson rule: 10x below where the raw loss")
+    assert loaded.plots.lr_plot.explanation().startswith(f"{suggested:.2e} by the lesson rule: 10x below where the raw loss")
 
-    plot = loaded.lr_plot
+    plot = loaded.plots.lr_plot
     plot.resize(800, 500)
     qtbot.wait(50)
     vb = plot.getPlotItem().vb
@@ -78,70 +78,70 @@ def test_lr_find_draws_the_curve_and_clicking_picks_an_lr(loaded, qtbot) -> None
     y = float(losses[len(losses) // 2])
     where = plot.mapFromScene(vb.mapViewToScene(QPointF(math.log10(target), y)))
     qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=where)
-    assert float(loaded.lr_edit.text()) == pytest.approx(target, rel=0.1)
-    assert loaded.lr_plot.chosen_lr() == pytest.approx(target, rel=0.1)
+    assert float(loaded.training_panel.lr_edit.text()) == pytest.approx(target, rel=0.1)
+    assert loaded.plots.lr_plot.chosen_lr() == pytest.approx(target, rel=0.1)
 
 
 def test_typing_an_lr_moves_the_line(loaded, qtbot) -> None:
-    loaded.lr_edit.setText("3e-4")
-    loaded.lr_edit.editingFinished.emit()
-    assert loaded.lr_plot.chosen_lr() == pytest.approx(3e-4)
-    assert loaded.lr_plot.chosen_label.toPlainText() == "chosen lr 3.0e-04"
-    loaded.lr_edit.setText("fast")
-    loaded.lr_edit.editingFinished.emit()
+    loaded.training_panel.lr_edit.setText("3e-4")
+    loaded.training_panel.lr_edit.editingFinished.emit()
+    assert loaded.plots.lr_plot.chosen_lr() == pytest.approx(3e-4)
+    assert loaded.plots.lr_plot.chosen_label.toPlainText() == "chosen lr 3.0e-04"
+    loaded.training_panel.lr_edit.setText("fast")
+    loaded.training_panel.lr_edit.editingFinished.emit()
     assert "not a learning rate" in loaded.last_status
 
 
 def test_schedule_redraws_when_parameters_change(loaded) -> None:
-    steps = loaded._steps_per_epoch()
+    steps = loaded.training_panel.steps_per_epoch()
     assert steps == 3
-    loaded.cycles_spin.setValue(3)
-    loaded.cycle_len_spin.setValue(1)
-    loaded.cycle_mult_spin.setValue(1)
-    assert len(loaded.schedule_plot.curve_data()[0]) == 3 * steps
-    loaded.cycle_mult_spin.setValue(2)
-    curve = loaded.schedule_plot.curve_data()[0]
+    loaded.training_panel.cycles_spin.setValue(3)
+    loaded.training_panel.cycle_len_spin.setValue(1)
+    loaded.training_panel.cycle_mult_spin.setValue(1)
+    assert len(loaded.plots.schedule_plot.curve_data()[0]) == 3 * steps
+    loaded.training_panel.cycle_mult_spin.setValue(2)
+    curve = loaded.plots.schedule_plot.curve_data()[0]
     assert len(curve) == 7 * steps
-    assert loaded.epochs_label.text().startswith("7")
-    assert curve[0] == pytest.approx(float(loaded.lr_edit.text()))
+    assert loaded.training_panel.epochs_label.text().startswith("7")
+    assert curve[0] == pytest.approx(float(loaded.training_panel.lr_edit.text()))
 
 
 def test_training_fills_the_metrics_table_and_plots(loaded, qtbot) -> None:
     train_briefly(qtbot, loaded, lr="0.02", cycles=2, cycle_len=1)
-    rows = loaded.metrics_table.rows()
+    rows = loaded.plots.metrics_table.rows()
     assert [r[1] for r in rows] == ["1", "2"] and all(r[0] == "head, cached" for r in rows)
-    assert loaded.loss_plot.batches == 6
-    assert len(loaded.loss_plot.valid_curve.getData()[0]) == 2
+    assert loaded.plots.loss_plot.batches == 6
+    assert len(loaded.plots.loss_plot.valid_curve.getData()[0]) == 2
     assert "Trained 2 epochs" in loaded.last_status and loaded.windowTitle().endswith("*")
-    assert ", about " in loaded.epochs_label.text()  # measured: the next head stage's expected time
+    assert ", about " in loaded.training_panel.epochs_label.text()  # measured: the next head stage's expected time
 
-    loaded.unfreeze_button.click()
+    loaded.training_panel.unfreeze_button.click()
     wait_idle(qtbot, loaded)
-    assert loaded.frozen_label.text() == "training: all layers"
-    assert loaded.ratio_spin.isVisibleTo(loaded) and not loaded.precompute_check.isEnabled()
-    assert not loaded.precompute_check.isChecked()  # nothing is cached once the body trains
-    assert len(loaded.schedule_plot.curve_data()) == 3  # one curve per layer group
-    loaded.cycles_spin.setValue(1)
-    loaded.train_button.click()
+    assert loaded.model_panel.frozen_label.text() == "training: all layers"
+    assert loaded.training_panel.ratio_spin.isVisibleTo(loaded) and not loaded.model_panel.precompute_check.isEnabled()
+    assert not loaded.model_panel.precompute_check.isChecked()  # nothing is cached once the body trains
+    assert len(loaded.plots.schedule_plot.curve_data()) == 3  # one curve per layer group
+    loaded.training_panel.cycles_spin.setValue(1)
+    loaded.training_panel.train_button.click()
     wait_idle(qtbot, loaded)
     # Named by what trains and how; epochs counted across the project.
-    assert [r[:2] for r in loaded.metrics_table.rows()] == [["head, cached", "1"], ["head, cached", "2"],
+    assert [r[:2] for r in loaded.plots.metrics_table.rows()] == [["head, cached", "1"], ["head, cached", "2"],
                                                             ["all layers", "3"]]
 
 
 def test_stop_takes_effect_within_a_batch(loaded, qtbot) -> None:
-    loaded.precompute_check.setChecked(False)
-    loaded.cycles_spin.setValue(40)
-    loaded.train_button.click()
-    qtbot.waitUntil(lambda: loaded.loss_plot.batches > 0, timeout=60_000)
-    loaded.stop_button.click()
+    loaded.model_panel.precompute_check.setChecked(False)
+    loaded.training_panel.cycles_spin.setValue(40)
+    loaded.training_panel.train_button.click()
+    qtbot.waitUntil(lambda: loaded.plots.loss_plot.batches > 0, timeout=60_000)
+    loaded.training_panel.stop_button.click()
     start = time.perf_counter()
     wait_idle(qtbot, loaded)
     assert time.perf_counter() - start < 10
     assert "Stopped by the user" in loaded.last_status
-    assert len(loaded.metrics_table.rows()) < 40
-    loaded.cycles_spin.setValue(1)
-    loaded.train_button.click()  # the model is still usable
+    assert len(loaded.plots.metrics_table.rows()) < 40
+    loaded.training_panel.cycles_spin.setValue(1)
+    loaded.training_panel.train_button.click()  # the model is still usable
     wait_idle(qtbot, loaded)
     assert loaded.last_error is None
 
@@ -150,10 +150,10 @@ def test_closing_mid_run_stops_the_worker_cleanly(make_window, dataset, qtbot, m
     window = make_window()
     window.open_dataset(str(dataset))
     wait_idle(qtbot, window)
-    window.precompute_check.setChecked(False)
-    window.cycles_spin.setValue(40)
-    window.train_button.click()
-    qtbot.waitUntil(lambda: window.loss_plot.batches > 0, timeout=60_000)
+    window.model_panel.precompute_check.setChecked(False)
+    window.training_panel.cycles_spin.setValue(40)
+    window.training_panel.train_button.click()
+    qtbot.waitUntil(lambda: window.plots.loss_plot.batches > 0, timeout=60_000)
     asked = []
     monkeypatch.setattr(window, "confirm_stop_and_quit", lambda: asked.append(1) or True)
     assert window.close()
@@ -164,9 +164,9 @@ def test_closing_can_be_declined(make_window, dataset, qtbot, monkeypatch) -> No
     window = make_window()
     window.open_dataset(str(dataset))
     wait_idle(qtbot, window)
-    window.cycles_spin.setValue(40)
-    window.precompute_check.setChecked(False)
-    window.train_button.click()
+    window.training_panel.cycles_spin.setValue(40)
+    window.model_panel.precompute_check.setChecked(False)
+    window.training_panel.train_button.click()
     monkeypatch.setattr(window, "confirm_stop_and_quit", lambda: False)
     assert not window.close()
     assert window.runner.busy
@@ -179,9 +179,9 @@ def test_event_loop_keeps_turning_while_training(loaded, qtbot) -> None:
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start(10)
-    loaded.precompute_check.setChecked(False)
-    loaded.cycles_spin.setValue(3)
-    loaded.train_button.click()
+    loaded.model_panel.precompute_check.setChecked(False)
+    loaded.training_panel.cycles_spin.setValue(3)
+    loaded.training_panel.train_button.click()
     wait_idle(qtbot, loaded)
     timer.stop()
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
@@ -191,39 +191,39 @@ def test_event_loop_keeps_turning_while_training(loaded, qtbot) -> None:
 def test_worker_errors_become_messages(loaded, qtbot, tmp_path) -> None:
     bad = tmp_path / "weights.pth"
     bad.write_text("not weights")
-    loaded.weights_file = str(bad)
-    loaded.weights_combo.setCurrentIndex(2)
-    loaded.lr_find_button.click()
+    loaded.model_panel.weights_file = str(bad)
+    loaded.model_panel.weights_combo.setCurrentIndex(2)
+    loaded.training_panel.lr_find_button.click()
     wait_idle(qtbot, loaded)
     assert "not a readable PyTorch weights file" in loaded.last_error
-    assert loaded.lr_find_button.isEnabled()
+    assert loaded.training_panel.lr_find_button.isEnabled()
 
 
 def test_recipe_marks_its_steps(loaded, qtbot) -> None:
-    loaded.recipe = lesson1().scaled(0.1)
-    loaded.run_recipe_button.click()
-    qtbot.waitUntil(lambda: "running" in loaded.recipe_marks(), timeout=30_000)
+    loaded.workspace.recipe = lesson1().scaled(0.1)
+    loaded.training_panel.run_recipe_button.click()
+    qtbot.waitUntil(lambda: "running" in loaded.training_panel.recipe_marks(), timeout=30_000)
     wait_idle(qtbot, loaded, timeout=300_000)
-    assert loaded.recipe_marks() == ["done"] * 9
+    assert loaded.training_panel.recipe_marks() == ["done"] * 9
     assert "Recipe finished" in loaded.last_status
-    assert loaded.frozen_label.text() == "training: all layers"
+    assert loaded.model_panel.frozen_label.text() == "training: all layers"
 
 
 def test_settings_persist(make_window, tmp_path, qtbot) -> None:
     window = make_window(tmp_path / "persist.ini")
-    window.size_spin.setValue(48)
-    window.augment_combo.setCurrentIndex(window.augment_combo.findData("top_down"))
-    window.resized_check.setChecked(False)
+    window.data_panel.size_spin.setValue(48)
+    window.data_panel.augment_combo.setCurrentIndex(window.data_panel.augment_combo.findData("top_down"))
+    window.data_panel.resized_check.setChecked(False)
     window.close()
     again = make_window(tmp_path / "persist.ini", tiny=False)
-    assert again.size_spin.value() == 48 and again.augment_combo.currentData() == "top_down"
-    assert not again.resized_check.isChecked()
+    assert again.data_panel.size_spin.value() == 48 and again.data_panel.augment_combo.currentData() == "top_down"
+    assert not again.data_panel.resized_check.isChecked()
 
 
 def test_the_shrunk_copies_setting_reaches_the_loaders(loaded) -> None:
-    assert loaded._current_data().resized_cache
-    loaded.resized_check.setChecked(False)
-    data = loaded._current_data()
+    assert loaded.data_panel.current_data().resized_cache
+    loaded.data_panel.resized_check.setChecked(False)
+    data = loaded.data_panel.current_data()
     assert not data.resized_cache and data.reader().folder is None
 
 
@@ -235,22 +235,22 @@ def test_dropping_a_folder_opens_it(make_window, dataset, qtbot) -> None:
                        Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
     wait_idle(qtbot, window)
-    assert window.report_data is not None and Path(window.report_data.path) == dataset
+    assert window.workspace.data is not None and Path(window.workspace.data.path) == dataset
 
 
 def test_save_and_open_model(loaded, qtbot, tmp_path) -> None:
-    loaded.cycles_spin.setValue(1)
-    loaded.train_button.click()
+    loaded.training_panel.cycles_spin.setValue(1)
+    loaded.training_panel.train_button.click()
     wait_idle(qtbot, loaded)
     assert loaded.windowTitle().endswith("resnet18 (not saved) *")
-    assert loaded.save_model_to(str(tmp_path / "m.gcm"))
+    assert loaded.model_files.save_model_to(str(tmp_path / "m.gcm"))
     assert loaded.windowTitle().endswith(" - m.gcm")
-    loaded.train_button.click()
+    loaded.training_panel.train_button.click()
     wait_idle(qtbot, loaded)
     assert loaded.windowTitle().endswith(" - m.gcm *")  # same model, changed since saved
     loaded.open_model(str(tmp_path / "m.gcm"))
     wait_idle(qtbot, loaded)
-    assert "Opened m.gcm" in loaded.last_status and loaded.learner.data is not None
+    assert "Opened m.gcm" in loaded.last_status and loaded.workspace.learner.data is not None
     assert loaded.windowTitle().endswith(" - m.gcm")
     (tmp_path / "junk.gcm").write_text("junk")
     loaded.open_model(str(tmp_path / "junk.gcm"))
@@ -259,10 +259,10 @@ def test_save_and_open_model(loaded, qtbot, tmp_path) -> None:
 
 
 def test_repeated_sweeps_draw_a_spread_band(loaded, qtbot) -> None:
-    loaded.sweeps_spin.setValue(2)
-    loaded.lr_find_button.click()
+    loaded.training_panel.sweeps_spin.setValue(2)
+    loaded.training_panel.lr_find_button.click()
     wait_idle(qtbot, loaded)
-    low, high = loaded.lr_plot.band.curves
+    low, high = loaded.plots.lr_plot.band.curves
     lows, highs = low.getData()[1], high.getData()[1]
     assert len(lows) > 10 and all(h >= lo for lo, h in zip(lows, highs))
     assert any(h > lo for lo, h in zip(lows, highs))  # other batch orders give other losses
@@ -277,8 +277,8 @@ def test_widgets_have_their_stable_object_names(make_window) -> None:
              "precomputeCheck", "resizedCheck", "progressBar"]
     missing = [n for n in names if window.findChild(QWidget, n) is None]
     assert missing == []
-    offline = [window.arch_combo.itemText(i) for i in range(window.arch_combo.count())
-               if "weights here" in window.arch_combo.itemText(i)]
+    offline = [window.model_panel.arch_combo.itemText(i) for i in range(window.model_panel.arch_combo.count())
+               if "weights here" in window.model_panel.arch_combo.itemText(i)]
     assert offline == ["mobilenet_v2  (weights here)"]  # only the offline package is on this machine
 
 
@@ -288,14 +288,14 @@ def test_until_overfit_marks_each_cycle_and_the_kept_one(loaded, qtbot, monkeypa
     losses = iter([0.5, 0.3, 0.4, 0.2])  # cycle 3 is worse than cycle 2
     real = Learner._validate
     monkeypatch.setattr(Learner, "_validate", lambda self, emit, cancel: (next(losses), real(self, emit, cancel)[1]))
-    loaded.overfit_check.setChecked(True)
-    assert loaded.epochs_label.text().startswith("at most")
+    loaded.training_panel.overfit_check.setChecked(True)
+    assert loaded.training_panel.epochs_label.text().startswith("at most")
     train_briefly(qtbot, loaded, lr="0.02", cycles=4, cycle_len=1)
-    rows = loaded.metrics_table.rows()
+    rows = loaded.plots.metrics_table.rows()
     assert [r[-1] for r in rows] == ["cycle 1: best so far", "cycle 2: kept \u2713", "cycle 3: worse: stop"]
-    assert loaded.metrics_table.kept_rows() == [1]
+    assert loaded.plots.metrics_table.kept_rows() == [1]
     assert "kept cycle 2's weights" in loaded.last_status
-    assert loaded.learner.history[-1]["kept_cycle"] == 1
+    assert loaded.workspace.learner.history[-1]["kept_cycle"] == 1
 
 
 def test_expected_errors_print_no_traceback_unless_debugging(make_window, qtbot, tmp_path, capfd, caplog) -> None:
@@ -324,8 +324,8 @@ def test_long_texts_never_make_the_window_grow(make_window, qtbot) -> None:
     for label in window.findChildren(QLabel):
         if label.pixmap().isNull():
             label.setText(long_text)
-    window.interpret_view.summary.setText(long_text)
-    window.progress_label.setText(long_text)
+    window.interpret_panel.summary.setText(long_text)
+    window.status.progress_label.setText(long_text)
     for index in range(window.tabs.count()):
         window.tabs.setCurrentIndex(index)
         qtbot.wait(20)
@@ -334,15 +334,15 @@ def test_long_texts_never_make_the_window_grow(make_window, qtbot) -> None:
 
 def test_texts_say_what_really_happened(loaded, qtbot, dataset) -> None:
     trained = loaded
-    trained.precompute_check.setChecked(False)  # so the familiarity check has features to compute
+    trained.model_panel.precompute_check.setChecked(False)  # so the familiarity check has features to compute
     train_briefly(qtbot, trained, cycles=1)
-    trained.lr_plot.lrChosen.emit(3e-3)
+    trained.plots.lr_plot.lrChosen.emit(3e-3)
     assert trained.last_status == "Learning rate 3.00e-03 (chosen on the curve)."
     labels: list[str] = []
-    real = trained._progress
-    trained._progress = lambda done, total, eta, label, n=0: labels.append(label) or real(done, total, eta, label, n)
+    real = trained.status.progress
+    trained.status.progress = lambda done, total, eta, label, n=0: labels.append(label) or real(done, total, eta, label, n)
     image = next((dataset / "valid" / "cat").iterdir())
-    trained.start_predict([str(image)])
+    trained.predict_panel.start_predict([str(image)])
     wait_idle(qtbot, trained)
     assert trained.last_status == "Predicted 1 image."
     assert not any(label == "Precomputing" for label in labels)  # Precompute is not what runs here
@@ -351,36 +351,36 @@ def test_texts_say_what_really_happened(loaded, qtbot, dataset) -> None:
 
 def test_image_size_follows_device_and_data_until_the_user_chooses(make_window, qtbot, dataset, tmp_path) -> None:
     window = make_window(tmp_path / "fresh.ini", tiny=False)
-    assert not window.size_chosen and window.size_spin.value() == 128  # a CPU here
+    assert not window.data_panel.size_chosen and window.data_panel.size_spin.value() == 128  # a CPU here
     window.open_dataset(str(dataset))
     wait_idle(qtbot, window)
-    assert window.size_spin.value() == 64  # the test images are 24 px: no use blowing them up to 128
-    window.size_spin.setValue(96)
+    assert window.data_panel.size_spin.value() == 64  # the test images are 24 px: no use blowing them up to 128
+    window.data_panel.size_spin.setValue(96)
     window.close()
     again = make_window(tmp_path / "fresh.ini", tiny=False)
     again.open_dataset(str(dataset))
     wait_idle(qtbot, again)
-    assert again.size_chosen and again.size_spin.value() == 96
+    assert again.data_panel.size_chosen and again.data_panel.size_spin.value() == 96
 
 
 def test_plots_show_plain_numbers_and_every_group(loaded, qtbot) -> None:
-    for plot in (loaded.lr_plot.getPlotItem(), loaded.loss_plot.loss.getPlotItem(),
-                 loaded.loss_plot.accuracy.getPlotItem(), loaded.schedule_plot.getPlotItem()):
+    for plot in (loaded.plots.lr_plot.getPlotItem(), loaded.plots.loss_plot.loss.getPlotItem(),
+                 loaded.plots.loss_plot.accuracy.getPlotItem(), loaded.plots.schedule_plot.getPlotItem()):
         assert not plot.getAxis("left").autoSIPrefix and not plot.getAxis("bottom").autoSIPrefix
-    assert loaded.loss_plot.loss.getViewBox().viewRange()[1] == [0, 1]  # no data yet: a sensible empty range
-    schedule = loaded.schedule_plot
+    assert loaded.plots.loss_plot.loss.getViewBox().viewRange()[1] == [0, 1]  # no data yet: a sensible empty range
+    schedule = loaded.plots.schedule_plot
     schedule.set_schedule([[0.01 / 9] * 4, [0.01 / 3] * 4, [0.01] * 4], 2)
     assert schedule.getPlotItem().getAxis("left").logMode  # the early group is not flat on zero
     schedule.set_schedule([[0.01] * 4] * 3, 2)
     assert not schedule.getPlotItem().getAxis("left").logMode
-    loaded.loss_plot.add_batch(0.5)
-    loaded.loss_plot.add_epoch(0.4, 0.925)
-    loaded.loss_plot.refresh()
-    assert list(loaded.loss_plot.accuracy_curve.getData()[1]) == [92.5]  # percent, like the table
+    loaded.plots.loss_plot.add_batch(0.5)
+    loaded.plots.loss_plot.add_epoch(0.4, 0.925)
+    loaded.plots.loss_plot.refresh()
+    assert list(loaded.plots.loss_plot.accuracy_curve.getData()[1]) == [92.5]  # percent, like the table
 
 
 def test_suggestions_are_named_in_the_legend_and_messages_survive_menus(loaded) -> None:
-    plot = loaded.lr_plot
+    plot = loaded.plots.lr_plot
     plot.set_suggestions({"lesson": 1.0e-3, "valley": 1.1e-3})  # close together: labels used to collide
     names = [label.text for _, label in plot.getPlotItem().legend.items]
     assert "lesson 1.0e-03" in names and "valley 1.1e-03" in names
@@ -388,10 +388,10 @@ def test_suggestions_are_named_in_the_legend_and_messages_survive_menus(loaded) 
     plot.set_suggestions({})
     assert not any(n.startswith(("lesson", "valley")) for n in
                    (label.text for _, label in plot.getPlotItem().legend.items))
-    loaded._set_status("Something the user must read.")
+    loaded.set_status("Something the user must read.")
     loaded.statusBar().showMessage("")  # what hovering a menu item does
     loaded.statusBar().clearMessage()
-    assert loaded.status_label.text() == "Something the user must read."
+    assert loaded.status.status_label.text() == "Something the user must read."
 
 
 def test_the_status_bar_stays_one_line_high(make_window, qtbot) -> None:
@@ -399,6 +399,6 @@ def test_the_status_bar_stays_one_line_high(make_window, qtbot) -> None:
     window.resize(1280, 800)
     window.show()
     qtbot.waitExposed(window)
-    window._set_status("A long message that goes on " * 10)
+    window.set_status("A long message that goes on " * 10)
     qtbot.wait(50)
     assert window.statusBar().height() < 60 and window.centralWidget().height() > 600

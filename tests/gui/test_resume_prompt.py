@@ -33,11 +33,11 @@ def test_accepting_resumes_the_run_and_then_clears_it(make_window, dataset: Path
     window = make_window(tiny=False)
     qtbot.waitUntil(lambda: bool(questions), timeout=5000)
     assert "interrupted after epoch 1 of 3" in questions[0] and str(dataset) in questions[0]
-    qtbot.waitUntil(lambda: window.learner is not None and not window.runner.busy, timeout=120_000)
+    qtbot.waitUntil(lambda: window.workspace.learner is not None and not window.runner.busy, timeout=120_000)
     assert window.last_error is None
-    assert [r[1] for r in window.metrics_table.rows()] == ["2", "3"]  # the two epochs left
-    assert window.report_data is not None and Path(window.report_data.path) == dataset
-    assert window.bs_spin.value() == 8 and window.size_spin.value() == 32
+    assert [r[1] for r in window.plots.metrics_table.rows()] == ["2", "3"]  # the two epochs left
+    assert window.workspace.data is not None and Path(window.workspace.data.path) == dataset
+    assert window.data_panel.bs_spin.value() == 8 and window.data_panel.size_spin.value() == 32
     assert checkpoint_paths(folder) == []  # finished: nothing left to resume
 
 
@@ -49,7 +49,7 @@ def test_declining_discards_the_checkpoint(make_window, dataset: Path, qtbot, mo
     window = make_window(tiny=False)
     qtbot.waitUntil(lambda: checkpoint_paths(folder) == [], timeout=5000)
     wait_idle(qtbot, window)
-    assert window.learner is None
+    assert window.workspace.learner is None
 
 
 def test_no_checkpoint_no_question(make_window, qtbot, monkeypatch) -> None:

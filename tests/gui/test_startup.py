@@ -11,7 +11,7 @@ CHILD = r'''
 import sys, time
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
-from guiclassifier.gui.engine import engine_loaded
+from guiclassifier.workspace.engine import engine_loaded
 from guiclassifier.gui.main_window import MainWindow
 
 assert "torch" not in sys.modules, "imported torch before the window was built"
@@ -20,19 +20,19 @@ window = MainWindow(sys.argv[1], QSettings(sys.argv[2], QSettings.Format.IniForm
 window.show()
 app.processEvents()
 print("busy at start:", window.runner.busy, window.last_status)
-print("device label:", window.device_label.text())
-print("buttons disabled:", not window.lr_find_button.isEnabled(), not window.stop_button.isEnabled())
-print("path shown:", window.data_path_edit.text() == sys.argv[1])
+print("device label:", window.status.device_label.text())
+print("buttons disabled:", not window.training_panel.lr_find_button.isEnabled(), not window.training_panel.stop_button.isEnabled())
+print("path shown:", window.data_panel.data_path_edit.text() == sys.argv[1])
 deadline = time.time() + 240
-while (window.report_data is None or window.runner.busy) and time.time() < deadline:
+while (window.workspace.data is None or window.runner.busy) and time.time() < deadline:
     app.processEvents()
     time.sleep(0.01)
 print("engine loaded:", engine_loaded())
 print("status:", window.last_status)
-print("classes:", window.report_data.classes if window.report_data else None)
-print("mobilenet_v2 item:", window.arch_combo.itemText(window.arch_combo.findData("mobilenet_v2")))
-print("chosen arch:", window.arch_combo.currentData())
-print("device label:", window.device_label.text())
+print("classes:", window.workspace.data.classes if window.workspace.data else None)
+print("mobilenet_v2 item:", window.model_panel.arch_combo.itemText(window.model_panel.arch_combo.findData("mobilenet_v2")))
+print("chosen arch:", window.model_panel.arch_combo.currentData())
+print("device label:", window.status.device_label.text())
 '''
 
 CLOSE_EARLY = r'''
@@ -92,7 +92,7 @@ from guiclassifier.gui.main_window import MainWindow
 
 app = QApplication([])
 window = MainWindow(None, QSettings(sys.argv[1], QSettings.Format.IniFormat))
-window._show_error = lambda message: print("error shown:", message)
+window.show_error = lambda message: print("error shown:", message)
 window.show()
 while window.runner.busy:
     app.processEvents()

@@ -20,11 +20,11 @@ Steps = Callable[[object, object, Path], None]
 
 
 def _train(qtbot, window, lr: str, cycles: int, cycle_len: int, mult: int) -> None:
-    window.lr_edit.setText(lr)
-    window.cycles_spin.setValue(cycles)
-    window.cycle_len_spin.setValue(cycle_len)
-    window.cycle_mult_spin.setValue(mult)
-    window.train_button.click()
+    window.training_panel.lr_edit.setText(lr)
+    window.training_panel.cycles_spin.setValue(cycles)
+    window.training_panel.cycle_len_spin.setValue(cycle_len)
+    window.training_panel.cycle_mult_spin.setValue(mult)
+    window.training_panel.train_button.click()
     wait_idle(qtbot, window)
 
 
@@ -35,17 +35,17 @@ def _open(qtbot, window, dataset: Path) -> None:
 
 def head_with_precompute(qtbot, window, dataset: Path) -> None:
     _open(qtbot, window, dataset)
-    window.precompute_check.setChecked(True)
+    window.model_panel.precompute_check.setChecked(True)
     _train(qtbot, window, "0.05", 3, 1, 2)  # fit 1: 1 + 2 + 4 epochs from cached activations
 
 
 def unfrozen_with_group_ratios(qtbot, window, dataset: Path) -> None:
     _open(qtbot, window, dataset)
-    window.precompute_check.setChecked(True)
+    window.model_panel.precompute_check.setChecked(True)
     _train(qtbot, window, "0.05", 1, 0, 1)  # fit 1: the head
-    window.unfreeze_button.click()
+    window.training_panel.unfreeze_button.click()
     wait_idle(qtbot, window)
-    window.ratio_spin.setValue(3.0)
+    window.training_panel.ratio_spin.setValue(3.0)
     _train(qtbot, window, "0.01", 3, 1, 2)  # fit 2: every group, lr/9, lr/3, lr
 
 
@@ -57,8 +57,8 @@ RECIPE = Recipe("resume-test", (SetPrecompute(True), Train(0.05, n_cycle=1), Set
 
 def inside_a_recipe(qtbot, window, dataset: Path) -> None:
     _open(qtbot, window, dataset)
-    window.recipe = RECIPE
-    window.run_recipe_button.click()
+    window.workspace.recipe = RECIPE
+    window.training_panel.run_recipe_button.click()
     wait_idle(qtbot, window)
 
 
@@ -90,7 +90,7 @@ def _record(window) -> list[list[EpochEnded]]:
 
 
 def _weights(window) -> dict[str, torch.Tensor]:
-    return {k: v.detach().float().clone() for k, v in window.learner.model.state_dict().items()}
+    return {k: v.detach().float().clone() for k, v in window.workspace.learner.model.state_dict().items()}
 
 
 @pytest.mark.parametrize("steps, fit_index", [(head_with_precompute, 0), (unfrozen_with_group_ratios, 1),
@@ -128,7 +128,7 @@ def test_resume_in_the_window_matches_an_uninterrupted_run(make_window, dataset:
     monkeypatch.setattr(MainWindow, "confirm", lambda self, q: True)
     again = make_window(tmp_path / "again.ini")
     again_fits = _record(again)
-    qtbot.waitUntil(lambda: again.learner is not None and not again.runner.busy, timeout=120_000)
+    qtbot.waitUntil(lambda: again.workspace.learner is not None and not again.runner.busy, timeout=120_000)
     assert again.last_error is None
     resumed = [(e.epoch, e.train_loss, e.valid_loss) for e in again_fits[0]]
     assert [e[0] for e in resumed] == [e[0] for e in expected_epochs[done:]]

@@ -44,14 +44,14 @@ def test_window_opens_and_predicts_odd_names(make_window, tmp_path: Path, qtbot)
     window = make_window()
     window.open_dataset(str(data))
     wait_idle(qtbot, window)
-    assert window.report_data.classes == ("-chien", "chat noir") and window.last_error is None
+    assert window.workspace.data.classes == ("-chien", "chat noir") and window.last_error is None
     train_briefly(qtbot, window)
-    window.tabs.setCurrentWidget(window.predict_view)
+    window.tabs.setCurrentWidget(window.predict_panel)
     drop(window, [data / "-chien" / "-é 1.png", data / "chat noir"])
     wait_idle(qtbot, window)
-    names = [Path(r.path).name for r in window.predict_view.results()]
+    names = [Path(r.path).name for r in window.predict_panel.results()]
     assert names[0] == "-é 1.png" and len(names) == 9
-    assert all(r.error is None for r in window.predict_view.results())
-    window.export_predictions_to(str(tmp_path / "-sortie é.csv"))
+    assert all(r.error is None for r in window.predict_panel.results())
+    window.predict_panel.export_predictions_to(str(tmp_path / "-sortie é.csv"))
     with open(tmp_path / "-sortie é.csv", encoding="utf-8", newline="") as f:
         assert [r[0] for r in csv.reader(f)][1] == str(data / "-chien" / "-é 1.png")

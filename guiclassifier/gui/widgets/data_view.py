@@ -32,7 +32,7 @@ from guiclassifier.core.text import plural
 from guiclassifier.gui.widgets.images import pil_to_pixmap, thumbnail_icon
 from guiclassifier.gui.worker import run_on_short_thread
 
-if TYPE_CHECKING:  # torch: imported where used (see gui.engine)
+if TYPE_CHECKING:  # torch: imported where used (see workspace.engine)
     from guiclassifier.core.augment import Transform
     from guiclassifier.core.data import ScanReport
 

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from guiclassifier.core.text import plural
 from guiclassifier.gui.widgets.images import thumbnail_icon
 
-if TYPE_CHECKING:  # torch: imported where used (see gui.engine)
+if TYPE_CHECKING:  # torch: imported where used (see workspace.engine)
     from guiclassifier.core.curate import FileMove
     from guiclassifier.core.interpret import Interpretation
 

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from guiclassifier.gui.widgets.images import thumbnail_icon
 
-if TYPE_CHECKING:  # torch: imported where used (see gui.engine)
+if TYPE_CHECKING:  # torch: imported where used (see workspace.engine)
     from guiclassifier.core.predict import Prediction
 
 THUMB = 56

@@ -1,0 +1,107 @@
+"""The File menu's model and recipe files: open, save and export a model; save and load a recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from guiclassifier.core.errors import GuiClassifierError
+from guiclassifier.core.recipe import Recipe
+from guiclassifier.workspace.jobs import ModelOpened, bind, open_model_job
+
+if TYPE_CHECKING:
+    from guiclassifier.gui.main_window import MainWindow
+
+MODEL_FILTER = "guiclassifier models (*.gcm)"
+
+
+class ModelFiles:
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+
+    @property
+    def _parent(self) -> QWidget:
+        return self.window
+
+    def choose_model(self) -> None:
+        settings = self.window.settings
+        path, _ = QFileDialog.getOpenFileName(self._parent, "Open a model", settings.value("last_model_dir", ""),
+                                              f"{MODEL_FILTER};;All files (*)")
+        if path:
+            settings.setValue("last_model_dir", str(Path(path).parent))
+            self.open_model(path)
+
+    def open_model(self, path: str) -> None:
+        window = self.window
+        if window.runner.busy or not window.may_discard_model("opening another model"):
+            return
+        window.start("Opening model", bind(open_model_job, path, window.data_panel.current_data(),
+                                           window.model_panel.model_key()), self._opened)
+
+    def _opened(self, opened: ModelOpened) -> None:
+        window, learner = self.window, opened.learner
+        window.adopt(learner, opened.key)
+        window.workspace.model_opened(learner, opened.key, opened.path)
+        window.data_panel.show_model_size(learner.size)
+        window.plots.show_history(learner.history)
+        window.model_panel.show_arch(learner.arch)
+        window.workspace.model_key = window.model_panel.model_key()
+        window.model_panel.precompute_check.setChecked(False)
+        window.set_status(f"Opened {Path(opened.path).name}: {learner.arch}, classes {', '.join(learner.classes)}"
+                          + ("" if learner.data is not None else " (open a dataset with these classes to train)"))
+
+    def save_model(self) -> bool:
+        """Ask where, then save; False when the user cancelled or saving failed."""
+        workspace = self.window.workspace
+        if workspace.learner is None or self.window.runner.busy:
+            return False
+        path, _ = QFileDialog.getSaveFileName(self._parent, "Save the model", workspace.model_path or "model.gcm",
+                                              MODEL_FILTER)
+        return bool(path) and self.save_model_to(path)
+
+    def save_model_to(self, path: str) -> bool:
+        try:
+            self.window.workspace.learner.save(path)
+        except (GuiClassifierError, OSError) as exc:  # ModelFileError says what happened and what was kept
+            self.window.show_error(str(exc))
+            return False
+        self.window.workspace.model_saved(path)
+        self.window.refresh()
+        self.window.set_status(f"Saved {path}")
+        return True
+
+    def export_model(self) -> None:
+        learner = self.window.workspace.learner
+        if learner is None:
+            return
+        path, chosen = QFileDialog.getSaveFileName(self._parent, "Export the model", "model.onnx",
+                                                   "ONNX (*.onnx);;torch.export program (*.pt2)")
+        if not path:
+            return
+        from guiclassifier.core.export import export_model
+
+        fmt = "pt2" if path.endswith(".pt2") or "pt2" in chosen else "onnx"
+        try:
+            out, side = export_model(learner, path, fmt)
+        except Exception as exc:  # exporters raise many kinds; each is a message for the user
+            self.window.show_error(str(exc))
+            return
+        self.window.set_status(f"Exported {out} (classes and preprocessing in {side.name})")
+
+    def save_recipe(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self._parent, "Save the recipe", "recipe.json", "Recipes (*.json)")
+        if path:
+            self.window.workspace.recipe.save(path)
+
+    def load_recipe(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self._parent, "Load a recipe", "", "Recipes (*.json)")
+        if not path:
+            return
+        try:
+            self.window.workspace.recipe = Recipe.load(path)
+        except Exception as exc:  # any damage: the message, and the recipe as it was
+            self.window.show_error(str(exc))
+            return
+        self.window.training_panel.fill_recipe_list()

@@ -1,0 +1,217 @@
+"""The window's jobs: module-level functions that run on the worker thread and return a frozen
+result. Each takes its inputs as arguments (read on the GUI thread before it starts) and the
+worker's `(callback, cancel)` last; `bind` makes one a `job(callback, cancel)` for the runner.
+
+Engine modules are imported inside the functions: this module loads with the window, before torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from guiclassifier.workspace.settings import DataSettings, ModelKey, RunSettings
+
+if TYPE_CHECKING:
+    from guiclassifier.core.cancel import CancelToken
+    from guiclassifier.core.checkpoint import CheckpointConfig
+    from guiclassifier.core.data import ImageData, ScanReport
+    from guiclassifier.core.events import Event
+    from guiclassifier.core.interpret import Interpretation
+    from guiclassifier.core.learner import FitResult, Learner
+    from guiclassifier.core.lr_finder import LRFindResult
+    from guiclassifier.core.predict import Prediction
+    from guiclassifier.core.recipe import Recipe
+    from guiclassifier.core.recipe_runner import RecipeResult
+
+Callback = Callable[["Event"], None]
+R = TypeVar("R")
+SPREAD_SEED = 1000  # lr_find sweeps after the first draw their batch orders from SPREAD_SEED + i
+
+
+def bind(fn: Callable[..., R], *args: Any, **kwargs: Any) -> Callable[[Callback, CancelToken], R]:
+    """`fn` with its inputs given: what JobRunner.start takes."""
+    return partial(fn, *args, **kwargs)
+
+
+# ----- results ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EngineLoaded:
+    pass
+
+
+@dataclass(frozen=True)
+class Scanned:
+    data: ImageData
+    typical_side: int | None  # the images' median shorter side, for the default image size
+    rescan: bool
+
+
+@dataclass(frozen=True)
+class LRFound:
+    learner: Learner
+    key: ModelKey
+    sweeps: tuple[LRFindResult, ...]  # the first, then any repeats with other batch orders
+
+
+@dataclass(frozen=True)
+class Trained:
+    learner: Learner
+    key: ModelKey
+    result: FitResult
+
+
+@dataclass(frozen=True)
+class Refrozen:
+    learner: Learner
+    key: ModelKey
+
+
+@dataclass(frozen=True)
+class RecipeRan:
+    learner: Learner
+    key: ModelKey
+    result: RecipeResult
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """An interrupted fit or recipe, finished: shown like one."""
+
+    learner: Learner
+    data: ImageData
+    result: FitResult | RecipeResult
+
+
+@dataclass(frozen=True)
+class Interpreted:
+    learner: Learner
+    key: ModelKey
+    interpretation: Interpretation
+
+
+@dataclass(frozen=True)
+class Predicted:
+    learner: Learner
+    predictions: tuple[Prediction, ...]
+
+
+@dataclass(frozen=True)
+class ModelOpened:
+    learner: Learner
+    key: ModelKey
+    path: str
+
+
+# ----- jobs -------------------------------------------------------------------------------------
+
+def load_engine_job(cb: Callback, cancel: CancelToken) -> EngineLoaded:
+    from guiclassifier.workspace.engine import load_engine
+
+    load_engine()
+    return EngineLoaded()
+
+
+def scan_job(folder: str, settings: DataSettings, previous: ScanReport | None, cb: Callback,
+             cancel: CancelToken) -> Scanned:
+    from guiclassifier.core.data import ImageData
+    from guiclassifier.core.image_size import typical_side
+
+    data = ImageData.from_folder(folder, callbacks=cb, cancel=cancel, previous=previous, **settings.scan_kwargs())
+    # A few image headers, read here rather than on the GUI thread: for the default size.
+    return Scanned(data, typical_side([item.path for item in data.train_items]), previous is not None)
+
+
+def lr_find_job(run: RunSettings, precompute: bool, ratio: float, sweeps: int, cb: Callback,
+                cancel: CancelToken) -> LRFound:
+    import torch
+
+    learner = run.learner()
+    if learner.frozen_groups == learner.n_groups - 1:
+        learner.precompute = precompute
+    # Unfrozen, the sweep keeps the groups' ratios, as training will.
+    ratios = (1 / ratio ** 2, 1 / ratio, 1.0) if learner.frozen_groups == 0 else None
+    results = [learner.lr_find(ratios=ratios, callbacks=cb, cancel=cancel)]
+    for i in range(1, sweeps):  # other batch orders, for the spread band
+        if cancel.cancelled:
+            break
+        with torch.random.fork_rng():
+            torch.manual_seed(SPREAD_SEED + i)
+            results.append(learner.lr_find(ratios=ratios, callbacks=None, cancel=cancel))
+    return LRFound(learner, run.key, tuple(results))
+
+
+def train_job(run: RunSettings, lrs: Sequence[float], n_cycle: int, cycle_len: int | None, cycle_mult: int,
+              precompute: bool, until_overfit: bool, checkpoints: CheckpointConfig | None, cb: Callback,
+              cancel: CancelToken) -> Trained:
+    learner = run.learner()
+    if learner.frozen_groups == learner.n_groups - 1:
+        learner.precompute = precompute
+    result = learner.fit(list(lrs), n_cycle, cycle_len, cycle_mult, callbacks=cb, cancel=cancel,
+                         checkpoints=checkpoints, until_overfit=until_overfit)
+    return Trained(learner, run.key, result)
+
+
+def freeze_job(run: RunSettings, freeze: bool, cb: Callback, cancel: CancelToken) -> Refrozen:
+    learner = run.learner()
+    learner.freeze() if freeze else learner.unfreeze()
+    return Refrozen(learner, run.key)
+
+
+def recipe_job(run: RunSettings, recipe: Recipe, fresh: bool, checkpoints: CheckpointConfig | None,
+               cb: Callback, cancel: CancelToken) -> RecipeRan:
+    from guiclassifier.core.recipe_runner import run_recipe
+
+    learner = run.learner(fresh)
+    return RecipeRan(learner, run.key, run_recipe(learner, recipe, cb, cancel, checkpoints=checkpoints))
+
+
+def resume_job(path: Path, payload: dict[str, Any], folder: str, settings: dict[str, Any], device: str,
+               checkpoints: CheckpointConfig, cb: Callback, cancel: CancelToken) -> Resumed:
+    from guiclassifier.core.data import ImageData
+    from guiclassifier.core.learner import Learner
+    from guiclassifier.core.recipe_runner import resume_recipe
+
+    data = ImageData.from_folder(folder, callbacks=cb, cancel=cancel, **settings)
+    if (payload.get("context") or {}).get("recipe"):
+        learner, result = resume_recipe(path, data, cb, cancel, checkpoints, device, payload)
+    else:
+        learner, result = Learner.resume(path, data, cb, cancel, checkpoints, device, payload)
+    return Resumed(learner, data, result)
+
+
+def interpret_job(run: RunSettings, tta: bool, cb: Callback, cancel: CancelToken) -> Interpreted:
+    from guiclassifier.core.interpret import interpret
+
+    learner = run.learner()
+    return Interpreted(learner, run.key, interpret(learner, tta, cb, cancel))
+
+
+def predict_job(learner: Learner, files: Sequence[str], tta: bool, cb: Callback, cancel: CancelToken) -> Predicted:
+    from guiclassifier.core.predict import predict_files
+
+    ensure_reference(learner, cb, cancel)
+    return Predicted(learner, tuple(predict_files(learner, files, tta, learner.reference, cb, cancel)))
+
+
+def open_model_job(path: str, data: ImageData | None, key: ModelKey, cb: Callback,
+                   cancel: CancelToken) -> ModelOpened:
+    from guiclassifier.core.learner import Learner
+
+    learner = Learner.load(path, device=key.device)
+    if data is not None and tuple(data.classes) == learner.classes:
+        learner.attach_data(data)
+    return ModelOpened(learner, ModelKey(learner.arch, key.weights, key.device), path)
+
+
+def ensure_reference(learner: Learner, cb: Callback | None, cancel: CancelToken) -> None:
+    """Give the learner its picture of the training images (for "unlike the training images"
+    warnings) if it has none and its data is attached; the window and the CLI both use this."""
+    if learner.reference is None and learner.data is not None:
+        from guiclassifier.core.predict import reference_from_training
+
+        learner.reference = reference_from_training(learner, cb, cancel)
