@@ -277,6 +277,8 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.checkpoint import CheckpointConfig, clear_checkpoints, latest_checkpoint
     from guiclassifier.core.recipe_runner import resume_recipe, run_recipe
+    from guiclassifier.workspace.jobs import ensure_reference
+    from guiclassifier.workspace.workspace import keeps_checkpoints
 
     checkpoints = CheckpointConfig(args.checkpoints or args.out.with_name(args.out.name + ".checkpoints"))
     resume_from = latest_checkpoint(checkpoints.folder) if args.resume else None
@@ -307,11 +309,9 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
         if log is not None:
             log.close()
     if not result.cancelled:
-        from guiclassifier.core.predict import reference_from_training
-
         # For "unlike the training images" warnings. Every process takes part: the shared
         # activation cache is built behind a barrier.
-        learner.reference = reference_from_training(learner, cancel=token)
+        ensure_reference(learner, None, token)
     if dist_info is not None and not dist_info.is_main:
         return 0
     out = _unfinished_out(args.out) if (result.cancelled or result.stopped_reason) else args.out
@@ -322,6 +322,8 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     if result.evaluation is not None:
         print(f"\nvalidation accuracy: {result.evaluation.accuracy:.1%}"
               f"{' (TTA)' if result.evaluation.tta else ''}")
+    if not keeps_checkpoints(result.cancelled):  # saved, and nothing a resume could go on with
+        clear_checkpoints(checkpoints.folder)
     if result.cancelled:
         print(f"stopped after {result.completed} of {result.total} stages; the model as it was then is "
               f"saved to {args.out}")
@@ -329,7 +331,6 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     if result.stopped_reason:
         print(f"{result.stopped_reason}\nmodel saved to {args.out}")
         return 1
-    clear_checkpoints(checkpoints.folder)  # finished and saved: nothing left to resume
     print(f"model saved to {args.out}")
     return 0
 
