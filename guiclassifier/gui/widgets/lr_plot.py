@@ -9,14 +9,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 
-from guiclassifier.gui.widgets.plot_axes import cache_axes, plain_numbers
+from guiclassifier.gui.widgets.plot_axes import DecadeAxis, cache_axes, plain_numbers
 
 RAW_PEN = pg.mkPen((120, 150, 200, 110), width=1)
 SMOOTH_PEN = pg.mkPen((31, 90, 180), width=3)
 CHOSEN_PEN = pg.mkPen((230, 120, 0), width=2)
 MARKER_COLOURS = {"lesson": (0, 114, 178), "valley": (214, 39, 40), "steep": (44, 160, 44),
                   "minimum": (148, 103, 189)}
-EXPLANATION_COLOUR = (60, 60, 60)
 
 
 class LRFindPlot(pg.PlotWidget):
@@ -26,7 +25,7 @@ class LRFindPlot(pg.PlotWidget):
     lrChosen = Signal(float)
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, axisItems={"bottom": DecadeAxis(orientation="bottom")})
         self.setObjectName("lrFindPlot")
         cache_axes(self.getPlotItem())
         plain_numbers(self.getPlotItem())
@@ -121,7 +120,7 @@ class LRFindPlot(pg.PlotWidget):
 
     def set_explanation(self, text: str) -> None:
         """One line above the plot: which rule picked the lr and why."""
-        self.setTitle(text or None, size="10pt", color=EXPLANATION_COLOUR)
+        self.setTitle(text or None, size="10pt", color=pg.getConfigOption("foreground"))  # light or dark
         self._explanation = text
 
     def explanation(self) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 
-from guiclassifier.gui.widgets.plot_axes import cache_axes, plain_numbers
+from guiclassifier.gui.widgets.plot_axes import DecadeAxis, cache_axes, plain_numbers
 
 GROUP_COLOURS = ((148, 103, 189), (44, 160, 44), (31, 90, 180))
 GROUP_NAMES = ("early layers", "later layers", "head")
@@ -15,7 +15,7 @@ GROUP_NAMES = ("early layers", "later layers", "head")
 
 class SchedulePlot(pg.PlotWidget):
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, axisItems={"left": DecadeAxis(orientation="left")})
         self.setObjectName("schedulePlot")
         cache_axes(self.getPlotItem())
         plain_numbers(self.getPlotItem())
