@@ -330,7 +330,7 @@ class MainWindow(QMainWindow):
     # ----- jobs' events and ends --------------------------------------------------------------
 
     def _on_events(self, batch: list[ev.Event]) -> None:
-        for event in batch:
+        for event in batch:  # in order, each through every panel: a fit's rate spans its own events
             label = PROGRESS_LABELS.get(type(event))
             if label is not None:
                 if isinstance(event, ev.PrecomputeProgress) and self._job_name == PREDICT_JOB:
@@ -340,10 +340,10 @@ class MainWindow(QMainWindow):
                 self.status.progress(event.iteration + 1, event.num_it, event.eta, "LR Find")
             elif isinstance(event, ev.BatchEnded):
                 self.status.progress(event.step, event.total_steps, event.eta, "Training", event.n_images)
-        self.training_panel.on_events(batch)  # before the plots: it reads the fit's rate
-        plots_waiting = self.plots.on_events(batch)
-        self.predict_panel.on_events(batch)
-        if (plots_waiting or self.status.pending) and not self._plot_timer.isActive():
+            self.training_panel.on_event(event)
+            self.plots.on_event(event)
+            self.predict_panel.on_event(event)
+        if (self.plots.waiting or self.status.pending) and not self._plot_timer.isActive():
             self._plot_timer.start()
 
     def _redraw(self) -> None:

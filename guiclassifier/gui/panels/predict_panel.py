@@ -66,15 +66,11 @@ class PredictPanel(PredictView):
             return
         self.host.start(PREDICT_JOB, bind(predict_job, learner, files, self.tta_check.isChecked()), self._predicted)
 
-    def on_events(self, batch: list[ev.Event]) -> None:
-        if self.host.job_name != PREDICT_JOB:
-            return
-        from guiclassifier.core.predict import Prediction
+    def on_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.FilePredicted) and self.host.job_name == PREDICT_JOB:
+            from guiclassifier.core.predict import Prediction
 
-        for event in batch:
-            if isinstance(event, ev.FilePredicted):
-                self.add_result(Prediction(event.path, event.probabilities, event.error, event.seconds,
-                                           event.unfamiliar))
+            self.add_result(Prediction(event.path, event.probabilities, event.error, event.seconds, event.unfamiliar))
 
     def _predicted(self, predicted: Predicted) -> None:
         outcome = predicted.predictions

@@ -216,22 +216,21 @@ class TrainingPanel(QGroupBox):
     def recipe_marks(self) -> list[str]:
         return [self.recipe_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.recipe_list.count())]
 
-    def on_events(self, batch: list[ev.Event]) -> None:
-        for event in batch:
-            if isinstance(event, ev.FitStarted):
-                self._fit_what = fit_label(event.precompute, event.trainable_groups)
-                self.host.status.restart_rate()
-            elif isinstance(event, ev.FitEnded):
-                rate = self.host.status.images_per_second()
-                if rate is not None and not event.cancelled:  # images/s including validation: for estimates
-                    self._rates[self._rate_key(self._fit_what)] = rate
-                self.host.set_status(event.message)
-            elif isinstance(event, ev.StageStarted):
-                self.fill_recipe_list(event.index, event.index)
-            elif isinstance(event, ev.StageEnded):
-                self.fill_recipe_list(event.index + (0 if event.cancelled else 1), None)
-                summary = "" if event.summary == "done" else f": {event.summary}"
-                self.host.set_status(f"Step {event.index + 1} ({event.description}){summary}")
+    def on_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.FitStarted):
+            self._fit_what = fit_label(event.precompute, event.trainable_groups)
+            self.host.status.restart_rate()
+        elif isinstance(event, ev.FitEnded):
+            rate = self.host.status.images_per_second()
+            if rate is not None and not event.cancelled:  # images/s including validation: for estimates
+                self._rates[self._rate_key(self._fit_what)] = rate
+            self.host.set_status(event.message)
+        elif isinstance(event, ev.StageStarted):
+            self.fill_recipe_list(event.index, event.index)
+        elif isinstance(event, ev.StageEnded):
+            self.fill_recipe_list(event.index + (0 if event.cancelled else 1), None)
+            summary = "" if event.summary == "done" else f": {event.summary}"
+            self.host.set_status(f"Step {event.index + 1} ({event.description}){summary}")
 
     # ----- jobs -----------------------------------------------------------------------------------
 

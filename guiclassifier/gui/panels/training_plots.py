@@ -52,40 +52,42 @@ class TrainingPlots:
         self.clear()
         self.metrics_table.show_history(history)
 
-    def on_events(self, batch: list[ev.Event]) -> bool:
-        """Take in a batch of events; True when something waits to be drawn."""
-        for event in batch:
-            if isinstance(event, ev.LRFindStarted):
-                self.lr_plot.clear_curve()
-                if self.host.job_name == RECIPE_JOB:  # show what runs: the sweep now, the training later
-                    self.host.show_tab(self.lr_plot)
-            elif isinstance(event, ev.LRFindPoint):
-                self.lr_plot.add_point(event.lr, event.loss, event.smooth_loss)
-                self._dirty.add("lr")
-            elif isinstance(event, ev.LRFindEnded):
-                self.lr_plot.set_suggestions(dict(event.suggestions))
-                self.lr_plot.set_explanation(explain(dict(event.suggestions), dict(event.reasons),
-                                                     stopped_reason=event.stopped_reason))
-            elif isinstance(event, ev.StageStarted):
-                self.stage_label = f"step {event.index + 1}"
-            elif isinstance(event, ev.FitStarted):
-                self._fit_started(event)
-            elif isinstance(event, ev.BatchEnded):
-                self.loss_plot.add_batch(event.smooth_loss)
-                self._last_step = event.step
-                self._dirty.add("loss")
-            elif isinstance(event, ev.EpochEnded):
-                self.loss_plot.add_epoch(event.valid_loss, event.accuracy)
-                self.metrics_table.add_epoch(self._fit_name, self._epoch_base + event.epoch + 1, event.train_loss,
-                                             event.valid_loss, event.accuracy, event.epoch_time)
-                self._dirty.add("loss")
-            elif isinstance(event, ev.CycleEnded):
-                self.metrics_table.mark_cycle_end(event.cycle, event.best_cycle == event.cycle, event.stopping)
-            elif isinstance(event, ev.FitEnded):
-                self.loss_plot.end_stage()
-                if event.kept_cycle is not None:
-                    self.metrics_table.mark_kept(event.kept_cycle)
+    @property
+    def waiting(self) -> bool:
+        """Something waits to be drawn."""
         return bool(self._dirty)
+
+    def on_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.LRFindStarted):
+            self.lr_plot.clear_curve()
+            if self.host.job_name == RECIPE_JOB:  # show what runs: the sweep now, the training later
+                self.host.show_tab(self.lr_plot)
+        elif isinstance(event, ev.LRFindPoint):
+            self.lr_plot.add_point(event.lr, event.loss, event.smooth_loss)
+            self._dirty.add("lr")
+        elif isinstance(event, ev.LRFindEnded):
+            self.lr_plot.set_suggestions(dict(event.suggestions))
+            self.lr_plot.set_explanation(explain(dict(event.suggestions), dict(event.reasons),
+                                                 stopped_reason=event.stopped_reason))
+        elif isinstance(event, ev.StageStarted):
+            self.stage_label = f"step {event.index + 1}"
+        elif isinstance(event, ev.FitStarted):
+            self._fit_started(event)
+        elif isinstance(event, ev.BatchEnded):
+            self.loss_plot.add_batch(event.smooth_loss)
+            self._last_step = event.step
+            self._dirty.add("loss")
+        elif isinstance(event, ev.EpochEnded):
+            self.loss_plot.add_epoch(event.valid_loss, event.accuracy)
+            self.metrics_table.add_epoch(self._fit_name, self._epoch_base + event.epoch + 1, event.train_loss,
+                                         event.valid_loss, event.accuracy, event.epoch_time)
+            self._dirty.add("loss")
+        elif isinstance(event, ev.CycleEnded):
+            self.metrics_table.mark_cycle_end(event.cycle, event.best_cycle == event.cycle, event.stopping)
+        elif isinstance(event, ev.FitEnded):
+            self.loss_plot.end_stage()
+            if event.kept_cycle is not None:
+                self.metrics_table.mark_kept(event.kept_cycle)
 
     def _fit_started(self, event: ev.FitStarted) -> None:
         self._fit_name = fit_label(event.precompute, event.trainable_groups, self.stage_label)
