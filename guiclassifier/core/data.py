@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -410,6 +411,11 @@ class ImageData:
     @property
     def path(self) -> str:
         return self.report.root
+
+    def settings(self) -> dict[str, Any]:
+        """The from_folder arguments, beside the path, that open this dataset the same way again."""
+        return {"size": self.size, "bs": self.bs, "augment": self.augment, "max_zoom": self.max_zoom,
+                "seed": self.seed, "valid_pct": self.report.valid_pct, "resized_cache": self.resized_cache}
 
     @property
     def classes(self) -> tuple[str, ...]:

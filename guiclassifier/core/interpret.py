@@ -63,7 +63,7 @@ class Interpretation:
 def interpret(learner: Learner, tta: bool = False, callbacks: Callback | Sequence[Callback] | None = None,
               cancel: CancelToken | None = None) -> Interpretation:
     """Predict every validation image (with TTA if asked) and keep what is needed to inspect it."""
-    data = learner._require_data()
+    data = learner.require_data()
     emit = Emitter(callbacks)
 
     def progress_only(event: Event) -> None:

@@ -9,29 +9,22 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-
 from torch.utils.data import DataLoader
 
 from guiclassifier.core.cancel import Cancelled, CancelToken
-from guiclassifier.core.collapse import accuracy_before, collapse_message, is_collapse, majority_share
-from guiclassifier.core.checkpoint import (
-    CheckpointConfig,
-    read_checkpoint,
-    rng_from_payload,
-    rng_to_payload,
-    write_checkpoint,
-)
+from guiclassifier.core.checkpoint import Checkpoint, CheckpointConfig, TrainingState, read_checkpoint
+from guiclassifier.core.checkpoint_writer import CheckpointWriter
+from guiclassifier.core.collapse import accuracy_before, majority_share
 from guiclassifier.core.data import ImageData, Item
-from guiclassifier.core.device import resolve_device, to_device, uses_channels_last
+from guiclassifier.core.device import is_out_of_memory, resolve_device, to_device, uses_channels_last
 from guiclassifier.core.distributed import (
     DistInfo,
     average_gradients,
@@ -40,84 +33,30 @@ from guiclassifier.core.distributed import (
     shard,
     sum_across,
 )
-from guiclassifier.core.errors import ImageError, ModelFileError, TrainingError
+from guiclassifier.core.errors import ImageError, TrainingError
 from guiclassifier.core.events import (
-    BatchEnded,
     Callback,
-    CycleEnded,
     Emitter,
-    EpochEnded,
-    EpochStarted,
     Event,
     FilePredicted,
     FileSkipped,
-    FitEnded,
-    FitStarted,
     PredictProgress,
 )
+from guiclassifier.core.fit_records import EpochRecord, FitPlan, FitProgress, FitResult
+from guiclassifier.core.fit_run import FitRun
 from guiclassifier.core.lr_finder import LRFindResult, run_lr_find
+from guiclassifier.core.modelfile import ModelRecord, model_record, read_model_file, write_model_file
 from guiclassifier.core.models import N_GROUPS, Classifier, build_classifier
-from guiclassifier.core.overfit import CycleJudge, CycleRecord, stop_message
 from guiclassifier.core.precompute import Activations, activations, body_digest
-from guiclassifier.core.progress import EtaClock
+from guiclassifier.core.predict import predict_files
+from guiclassifier.core.reference import FeatureReference
 from guiclassifier.core.rng import get_rng_state, seed_everything, set_rng_state
-from guiclassifier.core.schedules import SGDR, group_lrs
-from guiclassifier.core.text import plural
+from guiclassifier.core.schedules import group_lrs
 from guiclassifier.core.weights import WeightsSource
 
+__all__ = ["OPTIMIZERS", "EpochRecord", "Evaluation", "FitResult", "Learner", "Snapshot", "learner_from_payload"]
+
 OPTIMIZERS = ("sgd", "adamw")
-TTA_AUGMENTED = 4
-TTA_SEED = 1234
-"""TTA draws its augmentations from a fixed seed: the same image always gets the same answer
-(see core.predict, the one prediction path)."""
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    epoch: int
-    train_loss: float
-    valid_loss: float
-    accuracy: float
-    seconds: float
-    lrs: tuple[float, ...]
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, Python's MemoryError, or a CPU allocator that could not allocate."""
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(exc).lower()
-    return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
-
-
-@dataclass(frozen=True)
-class FitResult:
-    epochs: tuple[EpochRecord, ...]
-    cancelled: bool = False
-    diverged: bool = False
-    message: str = ""
-    out_of_memory: bool = False
-    cycles: tuple[CycleRecord, ...] = ()
-    kept_cycle: int | None = None  # until_overfit: the cycle whose weights the model now has
-    stopped_early: bool = False  # until_overfit: a cycle was worse than the best one
-    collapsed: bool = False  # accuracy fell to chance: stopped, the last good weights kept
-
-    @property
-    def epochs_done(self) -> int:
-        return len(self.epochs)
-
-    @property
-    def final_accuracy(self) -> float | None:
-        """Validation accuracy of the weights the fit left (the kept cycle's, if one was kept)."""
-        if self.kept_cycle is not None:
-            return next(c.accuracy for c in self.cycles if c.cycle == self.kept_cycle)
-        kept = self.epochs[:-1] if self.collapsed else self.epochs  # the collapsed epoch was undone
-        return kept[-1].accuracy if kept else None
-
-    @property
-    def failed(self) -> bool:
-        """Stopped by a fault (diverged, collapsed, out of memory); `message` says what was kept."""
-        return self.diverged or self.out_of_memory or self.collapsed
 
 
 @dataclass(frozen=True)
@@ -138,36 +77,6 @@ class Snapshot:
     scaler: dict[str, Any]
     rng: dict[str, Any]
     training: bool
-
-
-@dataclass
-class _Smoother:
-    """Debiased exponential moving average, as fastai shows the training loss."""
-
-    beta: float = 0.98
-    avg: float = 0.0
-    n: int = 0
-
-    def add(self, value: float) -> float:
-        self.n += 1
-        self.avg = self.beta * self.avg + (1 - self.beta) * value
-        return self.avg / (1 - self.beta ** self.n)
-
-
-@dataclass
-class _Running:
-    """Sum and count, for epoch means."""
-
-    total: float = 0.0
-    n: int = 0
-
-    def add(self, value: float, count: int) -> None:
-        self.total += value * count
-        self.n += count
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.n if self.n else math.nan
 
 
 class Learner:
@@ -210,7 +119,7 @@ class Learner:
         self._digest_version = -1
         self._body_version = 0  # bumped whenever the body's weights may have changed
         self._precompute = False
-        self.reference: Any = None  # core.predict.FeatureReference: what training images look like
+        self.reference: FeatureReference | None = None  # what training images look like (core.reference)
         if data is not None and tuple(data.classes) != self.classes:
             raise TrainingError(f"the dataset's classes {list(data.classes)} differ from the model's "
                                 f"{list(self.classes)}")
@@ -229,17 +138,30 @@ class Learner:
         return cls(model, arch, data.classes, data, precompute=precompute, weights_source=source, **kwargs)
 
     @classmethod
+    def from_record(cls, record: ModelRecord, data: ImageData | None = None, **kwargs: Any) -> Learner:
+        """A learner for a model read from a file (core.modelfile); `data`, when given, must have
+        the same classes. `kwargs` (Learner's) override how the model was trained."""
+        learner = cls(record.model, record.arch, record.classes, data, size=record.size, augment=record.augment,
+                      max_zoom=record.max_zoom, weights_source=record.weights_source, history=list(record.history),
+                      **{**record.settings, **kwargs})
+        learner.reference = record.reference
+        return learner
+
+    def model_record(self) -> ModelRecord:
+        """What a model file keeps of this learner (see core.modelfile)."""
+        settings = {"opt": self.opt_name, "momentum": self.momentum, "wd": self.wd, "bn_freeze": self.bn_freeze,
+                    "train_bn": self.train_bn}
+        return ModelRecord(self.model, self.arch, self.classes, self.size, self.augment, self.max_zoom,
+                           self.weights_source, settings, tuple(self.history), self.reference)
+
+    @classmethod
     def load(cls, path: str | Path, data: ImageData | None = None, **kwargs: Any) -> Learner:
         """A learner from a model file saved with `save` (read without running any code)."""
-        from guiclassifier.core.modelfile import read_model_file
-
-        return read_model_file(Path(path), data=data, **kwargs)
+        return cls.from_record(read_model_file(Path(path)), data, **kwargs)
 
     def save(self, path: str | Path) -> Path:
         """Write weights, classes, architecture, size, normalisation and history atomically."""
-        from guiclassifier.core.modelfile import write_model_file
-
-        return write_model_file(self, Path(path))
+        return write_model_file(self.model_record(), Path(path))
 
     # ----- layer groups, freezing and precompute ---------------------------------------------
 
@@ -305,13 +227,20 @@ class Learner:
             self.size, self.augment, self.max_zoom = data.size, data.augment, data.max_zoom
             self._activations.clear()
 
-    def _require_data(self) -> ImageData:
+    def require_data(self) -> ImageData:
+        """The attached dataset; a TrainingError in words when there is none."""
         if self.data is None:
             raise TrainingError("this model has no dataset attached: open a dataset folder to train it")
         return self.data
 
+    def split_activations(self, split: str, callbacks: Callback | Sequence[Callback] | None = None,
+                          cancel: CancelToken | None = None) -> Activations:
+        """The body's activations of the "train" or "valid" images, from the cache when they are
+        there (core.precompute): what precompute trains the head on."""
+        return self._split_activations(split, Emitter(callbacks), cancel or CancelToken())
+
     def _split_activations(self, split: str, emit: Emitter, cancel: CancelToken) -> Activations:
-        data = self._require_data()
+        data = self.require_data()
         if self._digest_version != self._body_version:
             digest = body_digest(self.model)
             if digest != self._digest:
@@ -377,7 +306,7 @@ class Learner:
         """(x, y) batches on the device for one epoch, or endlessly with `cycle`."""
         emit = emit or Emitter(None)
         cancel = cancel or CancelToken()
-        data = self._require_data()
+        data = self.require_data()
         pin = self.device.type == "cuda"
         while True:
             if self._precompute:
@@ -400,7 +329,7 @@ class Learner:
 
     def _train_loader(self, pin: bool = False) -> DataLoader:
         """One epoch of augmented training images; with several processes, this one's shard."""
-        data = self._require_data()
+        data = self.require_data()
         if self.dist is None:
             return data.train_loader(augment=True, pin_memory=pin)
         # Every process draws the same permutation (same seed, same draws) and takes its shard.
@@ -410,7 +339,7 @@ class Learner:
                            for_training=True, generator=torch.Generator().manual_seed(seed))
 
     def _n_train_batches(self, emit: Emitter, cancel: CancelToken) -> int:
-        data = self._require_data()
+        data = self.require_data()
         if self._precompute:
             return self._split_activations("train", emit, cancel).n_batches(data.bs, True, self.dist)
         n = len(shard(range(len(data.train_items)), self.dist))
@@ -453,7 +382,7 @@ class Learner:
                 ratios: Sequence[float] | None = None, callbacks: Callback | Sequence[Callback] | None = None,
                 cancel: CancelToken | None = None) -> LRFindResult:
         """The lr range test; the learner is left exactly as it was (see core.lr_finder)."""
-        self._require_data()
+        self.require_data()
         result = run_lr_find(self, start_lr, end_lr, num_it, ratios, callbacks, cancel)
         self.history.append({"kind": "lr_find", "start_lr": start_lr, "end_lr": end_lr, "num_it": num_it,
                              "precompute": self._precompute, "trainable": self.describe_trainable(),
@@ -464,188 +393,98 @@ class Learner:
             cycle_mult: int = 1, callbacks: Callback | Sequence[Callback] | None = None,
             cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
             checkpoint_context: dict[str, Any] | None = None, until_overfit: bool = False,
-            _resume: dict[str, Any] | None = None) -> FitResult:
+            _resume: FitProgress | None = None) -> FitResult:
         """Train with SGDR: `n_cycle` cycles of `cycle_len` epochs growing by `cycle_mult`
         (without cycle_len: `n_cycle` epochs at a constant lr). `lrs`: one or one per group.
         `until_overfit`: `n_cycle` is the most; stop after the first cycle whose end is not better
         (validation loss) than the best so far, and keep the best cycle end's weights (see
         core.overfit). With `checkpoints`, a checkpoint is written at epoch ends (see
-        core.checkpoint and Learner.resume); `checkpoint_context` is stored with them (a recipe's
-        place, for one)."""
-        skipped: dict[str, str] = {}  # path -> reason, for the closing message
-        emit = Emitter(callbacks).also(
-            lambda e: skipped.setdefault(e.path, e.reason) if isinstance(e, FileSkipped) else None)
-        cancel = cancel or CancelToken()
-        base_lrs = group_lrs(lrs, N_GROUPS)
-        schedule = SGDR(n_cycle, cycle_len, cycle_mult)
-        judge = CycleJudge(schedule)
-        self.reference = None  # the features change with training
-        total_epochs = schedule.total_epochs()
-        records: list[EpochRecord] = []
-        cancelled = diverged = out_of_memory = collapsed = False
-        message = ""
+        core.checkpoint_writer and Learner.resume); `checkpoint_context` is stored with them (a
+        recipe's place, for one)."""
+        plan = FitPlan(group_lrs(lrs, N_GROUPS), n_cycle, cycle_len, cycle_mult, until_overfit)
         chance = majority_share([item.label for item in self.data.valid_items]) if self.data is not None else None
-        reached = accuracy_before(self.history)
-        fit_clock = EtaClock(1)
-        last_good: dict[str, torch.Tensor] | None = None
-        checkpoint_error = ""
-        epoch = 0
+        run = FitRun(plan, callbacks, cancel, chance, accuracy_before(self.history))
+        if checkpoints is not None and self._is_main:
+            run.listen(CheckpointWriter(checkpoints, run, self.training_state, checkpoint_context))
+        self.reference = None  # the features change with training
         try:
-            steps_per_epoch = self._n_train_batches(emit, cancel)
-            if steps_per_epoch == 0:
-                raise TrainingError("the training set has no usable batches")
-            if self._precompute:
-                self._split_activations("valid", emit, cancel)
-            total_steps = total_epochs * steps_per_epoch
-            clock = EtaClock(total_steps)
-            emit(FitStarted(total_epochs, steps_per_epoch, base_lrs, n_cycle, cycle_len, cycle_mult,
-                            self._precompute, N_GROUPS - self.frozen_groups))
-            last_good = self._weights_copy()
-            smoother = _Smoother()
-            start_epoch = 0
-            if _resume is not None:
-                if _resume["steps_per_epoch"] != steps_per_epoch:
-                    raise TrainingError("the dataset changed since the checkpoint was written "
-                                        f"({_resume['steps_per_epoch']} batches per epoch then, "
-                                        f"{steps_per_epoch} now): the run cannot go on where it was")
-                start_epoch = int(_resume["epochs_done"])
-                records = [EpochRecord(**{**r, "lrs": tuple(r["lrs"])}) for r in _resume["records"]]
-                for r in records:
-                    judge.add(r.epoch + 1, r.valid_loss, r.accuracy)
-                judge.load_state_payload(_resume.get("best"))
-                # The generators as they were at that epoch's end: the same batch order follows.
-                set_rng_state(rng_from_payload(_resume["rng"]))
-            step = start_epoch * steps_per_epoch
-            for epoch in range(start_epoch, total_epochs):
-                if until_overfit and judge.last_was_worse:  # resumed after the stopping cycle
-                    break
-                emit(EpochStarted(epoch, total_epochs))
-                epoch_start = time.perf_counter()
-                running = _Running()
-                for batch, (x, y) in enumerate(self.training_batches(emit=emit, cancel=cancel)):
-                    cancel.raise_if_cancelled()
-                    mult = schedule.multiplier(step, steps_per_epoch)
-                    step_lrs = tuple(lr * mult for lr in base_lrs)
-                    loss = self.train_step(x, y, step_lrs)
-                    if not math.isfinite(loss):
-                        self.model.load_state_dict(last_good)
-                        self._body_version += 1
-                        self._optimizer = None  # momentum built on a diverging path is useless
-                        diverged = True
-                        message = (f"Training diverged in epoch {epoch + 1} (the loss became "
-                                   f"{'NaN' if math.isnan(loss) else 'infinite'}): the weights from "
-                                   f"{'the end of epoch ' + str(epoch) if epoch else 'before this fit'} "
-                                   "were kept. Try a learning rate about 10x lower.")
-                        raise _Stop()
-                    step += 1
-                    running.add(loss, len(y))
-                    emit(BatchEnded(epoch, batch, steps_per_epoch, step, total_steps, loss,
-                                    smoother.add(loss), step_lrs, len(y), clock.elapsed(), clock.eta(step)))
-                broadcast_state(self.model, self.dist, buffers_only=True)
-                valid_loss, accuracy = self._validate(emit, cancel)
-                train_total, train_n = sum_across([running.total, running.n], self.dist, self.device)
-                record = EpochRecord(epoch, train_total / train_n if train_n else math.nan, valid_loss, accuracy,
-                                     time.perf_counter() - epoch_start, base_lrs)
-                records.append(record)
-                emit(EpochEnded(epoch, total_epochs, record.train_loss, valid_loss, accuracy, record.seconds,
-                                clock.elapsed(), clock.eta(step)))
-                if chance is not None and is_collapse(accuracy, reached, chance):
-                    self._restore_state(last_good, None)  # momentum built on the way down is useless
-                    collapsed = True
-                    message = collapse_message(epoch, accuracy, chance, valid_loss,
-                                               records[-2].valid_loss if len(records) > 1 else None)
-                    raise _Stop()
-                reached = max(reached or 0.0, accuracy)
-                last_good = self._weights_copy()
-                cycle = judge.add(epoch + 1, valid_loss, accuracy)
-                stopping = until_overfit and judge.last_was_worse
-                if cycle is not None and (cycle_len is not None or until_overfit):  # epochs aren't cycles
-                    if until_overfit and cycle.best:
-                        judge.keep(cycle, last_good, self.optimizer().state_dict())
-                    emit(CycleEnded(cycle.cycle, len(judge.ends), epoch + 1, valid_loss, accuracy,
-                                    judge.best_cycle if judge.best_cycle is not None else cycle.cycle, stopping))
-                if checkpoints is not None and ((epoch + 1) % checkpoints.every == 0 or epoch + 1 == total_epochs
-                                                or stopping) \
-                        and (self.dist is None or self.dist.is_main):
-                    try:
-                        self._write_checkpoint(checkpoints, base_lrs, n_cycle, cycle_len, cycle_mult,
-                                               epoch + 1, steps_per_epoch, records, checkpoint_context,
-                                               until_overfit, judge.state_payload())
-                    except ModelFileError as exc:  # a full disk must not end the training itself
-                        checkpoint_error = checkpoint_error or str(exc)
-                if stopping:
-                    break
+            self._begin_fit(run, _resume)
+            for epoch in run.epochs():
+                if self._train_epoch(run, epoch):
+                    self._end_epoch(run)
         except Cancelled:
-            cancelled = True
-            message = f"Stopped by the user after {len(records)} of {total_epochs} epochs."
-        except _Stop:
-            pass
+            run.stop_by_user()
         except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
-            if not _is_out_of_memory(exc):
+            if not is_out_of_memory(exc):
                 raise
-            out_of_memory = True
-            self._recover_from_out_of_memory(last_good)
+            self._recover_from_out_of_memory(run.last_good)
             data = self.data
-            settings = f" (batch size {data.bs}, {data.size} px images on {self.device.type})" if data else ""
-            message = (f"Out of memory in epoch {epoch + 1}{settings}: the stage was stopped and "
-                       f"the weights from {'the end of epoch ' + str(epoch) if records else 'before this fit'} "
-                       "were kept. Try a smaller batch size or image size, or a smaller architecture.")
-        kept_cycle, stopped_early = None, False
-        if until_overfit and not (cancelled or diverged or out_of_memory or collapsed) and judge.state is not None:
-            kept_cycle, stopped_early = judge.state.cycle, judge.last_was_worse
-            if stopped_early:
-                self._restore_state(judge.state.model, judge.state.optimizer)
-                message = stop_message(judge.cycles[-1], judge.state)
-            else:
-                message = (f"Trained {plural(len(records), 'epoch')}: every cycle improved on the one before, so the "
-                           f"last (cycle {kept_cycle + 1}) is kept. More cycles may help.")
-        if not message:
-            message = f"Trained {plural(len(records), 'epoch')}."
-        if checkpoint_error:
-            message += f" Checkpoints could not be written, so this run cannot be resumed: {checkpoint_error}"
-        if skipped:
-            path, reason = next(iter(skipped.items()))
-            message += (f" {plural(len(skipped), 'file')} could not be read during the run and were left out "
-                        f"(e.g. {Path(path).name}: {reason}).")
-        result = FitResult(tuple(records), cancelled, diverged, message, out_of_memory, tuple(judge.cycles),
-                           kept_cycle, stopped_early, collapsed)
-        self.history.append({"kind": "fit", "lrs": list(base_lrs), "n_cycle": n_cycle, "cycle_len": cycle_len,
-                             "cycle_mult": cycle_mult, "precompute": self._precompute,
-                             "trainable": self.describe_trainable(), "cancelled": cancelled,
-                             "diverged": diverged, "out_of_memory": out_of_memory, "collapsed": collapsed,
-                             "until_overfit": until_overfit, "kept_cycle": kept_cycle,
-                             "final_accuracy": result.final_accuracy,
-                             "cycles": [asdict(c) for c in judge.cycles],
-                             "epochs": [asdict(r) for r in records]})
-        emit(FitEnded(len(records), cancelled, diverged, message, fit_clock.elapsed(), kept_cycle))
+            run.run_out_of_memory(f" (batch size {data.bs}, {data.size} px images on {self.device.type})"
+                                  if data else "")
+        return self._end_fit(run)
+
+    def _begin_fit(self, run: FitRun, resume: FitProgress | None) -> None:
+        steps_per_epoch = self._n_train_batches(run.emit, run.cancel)
+        if steps_per_epoch == 0:
+            raise TrainingError("the training set has no usable batches")
+        if self._precompute:
+            self._split_activations("valid", run.emit, run.cancel)
+        run.start(steps_per_epoch, self._precompute, N_GROUPS - self.frozen_groups)
+        run.last_good = self._weights_copy()
+        if resume is not None:
+            run.resume_from(resume)
+
+    def _train_epoch(self, run: FitRun, epoch: int) -> bool:
+        """One epoch of training steps; False if the loss diverged (the last good weights are back)."""
+        run.begin_epoch(epoch)
+        for batch, (x, y) in enumerate(self.training_batches(emit=run.emit, cancel=run.cancel)):
+            run.cancel.raise_if_cancelled()
+            lrs = run.lrs_now()
+            loss = self.train_step(x, y, lrs)
+            if not math.isfinite(loss):
+                self._restore_state(run.last_good, None)  # momentum built on a diverging path is useless
+                run.diverge(loss)
+                return False
+            run.batch_done(batch, loss, len(y), lrs)
+        return True
+
+    def _end_epoch(self, run: FitRun) -> None:
+        """Validate, then book the epoch: undo it if it collapsed, else judge its cycle."""
+        broadcast_state(self.model, self.dist, buffers_only=True)
+        valid_loss, accuracy = self._validate(run.emit, run.cancel)
+        loss_sum, n_images = sum_across(run.epoch_loss(), self.dist, self.device)
+        record = run.epoch_record(loss_sum, n_images, valid_loss, accuracy)
+        if run.collapses(accuracy):
+            run.collapse(record)
+            run.end_epoch(record, None)
+            self._restore_state(run.last_good, None)  # momentum built on the way down is useless
+            return
+        run.last_good = self._weights_copy()
+        cycle = run.judge_epoch(record)
+        if run.keeps(cycle):
+            run.judge.keep(cycle, run.last_good, self.optimizer().state_dict())
+        run.end_epoch(record, cycle)
+
+    def _end_fit(self, run: FitRun) -> FitResult:
+        best = run.choose_cycle()
+        if best is not None:
+            self._restore_state(best.model, best.optimizer)
+        result = run.result()
+        self.history.append(run.history_entry(result, self._precompute, self.describe_trainable()))
+        run.end(result)
         return result
 
-    def _write_checkpoint(self, config: CheckpointConfig, base_lrs: tuple[float, ...], n_cycle: int,
-                          cycle_len: int | None, cycle_mult: int, epochs_done: int, steps_per_epoch: int,
-                          records: list[EpochRecord], context: dict[str, Any] | None, until_overfit: bool,
-                          best: dict[str, Any] | None) -> None:
-        from guiclassifier.core.modelfile import model_payload
+    @property
+    def _is_main(self) -> bool:
+        """This process writes files (the only one, or rank 0 of several)."""
+        return self.dist is None or self.dist.is_main
 
-        opt = self.optimizer()
-        write_checkpoint(config, {
-            "model": model_payload(self),
-            "optimizer": opt.state_dict(),
-            "scaler": self._scaler.state_dict(),
-            "fit": {"lrs": list(base_lrs), "n_cycle": n_cycle, "cycle_len": cycle_len, "cycle_mult": cycle_mult,
-                    "until_overfit": until_overfit},
-            "best": best,
-            "epochs_done": epochs_done,
-            "steps_per_epoch": steps_per_epoch,
-            "records": [{**asdict(r), "lrs": list(r.lrs)} for r in records],
-            "rng": rng_to_payload(get_rng_state()),
-            "precompute": self._precompute,
-            "data_path": self.data.path if self.data is not None else None,
-            "data_settings": {"size": self.data.size, "bs": self.data.bs, "augment": self.data.augment,
-                              "max_zoom": self.data.max_zoom, "seed": self.data.seed,
-                              "valid_pct": self.data.report.valid_pct,
-                              "resized_cache": self.data.resized_cache} if self.data is not None else None,
-            "context": context,
-        }, f"checkpoint-{time.time_ns()}-epoch{epochs_done:04d}")
+    def training_state(self) -> TrainingState:
+        """What a checkpoint keeps of this learner (core.checkpoint)."""
+        data = self.data
+        return TrainingState(self.model_record(), self.optimizer().state_dict(), self._scaler.state_dict(),
+                             self._precompute, data.path if data is not None else None,
+                             data.settings() if data is not None else None)
 
     @classmethod
     def resume(cls, path: str | Path, data: ImageData, callbacks: Callback | Sequence[Callback] | None = None,
@@ -655,20 +494,21 @@ class Learner:
         """Go on with the fit that wrote the checkpoint at `path`, on `data` (the same dataset):
         same weights, optimizer state, batch order and lr for every remaining batch. `payload`:
         the checkpoint as read_checkpoint returned it, when the caller has already read it."""
-        from guiclassifier.core.modelfile import check_model_payload, learner_from_payload
-
         payload = payload if payload is not None else read_checkpoint(Path(path))
-        model = check_model_payload(payload.get("model"), Path(path))
-        learner = learner_from_payload(model, Path(path), data, device=device)
-        learner.precompute = bool(payload.get("precompute", False))
-        learner.optimizer().load_state_dict(payload["optimizer"])
-        if payload.get("scaler"):
-            learner._scaler.load_state_dict(payload["scaler"])
-        fit = payload["fit"]
-        result = learner.fit(fit["lrs"], fit["n_cycle"], fit["cycle_len"], fit["cycle_mult"], callbacks, cancel,
-                             checkpoints, payload.get("context"), bool(fit.get("until_overfit", False)),
-                             _resume=payload)
+        checkpoint = Checkpoint.from_payload(payload, Path(path))
+        learner = cls.from_record(checkpoint.state.model, data, device=device)
+        learner._load_training_state(checkpoint.state)
+        plan = checkpoint.plan
+        result = learner.fit(plan.lrs, plan.n_cycle, plan.cycle_len, plan.cycle_mult, callbacks, cancel,
+                             checkpoints, checkpoint.context, plan.until_overfit, _resume=checkpoint.progress)
         return learner, result
+
+    def _load_training_state(self, state: TrainingState) -> None:
+        """Precompute, optimizer and loss scaler as a checkpoint kept them (the model is built from it)."""
+        self.precompute = state.precompute
+        self.optimizer().load_state_dict(state.optimizer)
+        if state.scaler:
+            self._scaler.load_state_dict(state.scaler)
 
     def _restore_state(self, model: dict[str, torch.Tensor], optimizer: dict[str, Any] | None) -> None:
         """Put back weights (and the optimizer state that went with them)."""
@@ -684,9 +524,7 @@ class Learner:
         if self._optimizer is not None:
             self._optimizer.zero_grad(set_to_none=True)
         if last_good is not None:
-            self.model.load_state_dict(last_good)
-            self._body_version += 1
-            self._optimizer = None
+            self._restore_state(last_good, None)
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
@@ -701,8 +539,6 @@ class Learner:
         through core.predict (the one prediction path: plain view, averaged with TTA_AUGMENTED
         augmented views when `tta`). An unreadable file raises ImageError, or with
         `skip_unreadable` is reported as FileSkipped and left out."""
-        from guiclassifier.core.predict import predict_files
-
         def relay(event: Event) -> None:  # per-file results are for predict_files' callers
             if not isinstance(event, FilePredicted) and (progress or not isinstance(event, PredictProgress)):
                 emit(event)
@@ -732,7 +568,7 @@ class Learner:
         """(probabilities, targets, mean loss) on the validation set. Without `progress` no
         PredictProgress is sent (validation inside fit is part of the fit's own progress);
         `sharded` takes only this process's share."""
-        data = self._require_data()
+        data = self.require_data()
         part = slice(self.dist.rank, None, self.dist.world_size) if sharded and self.dist else slice(None)
         if self._precompute and not tta:
             acts = self._split_activations("valid", emit, cancel)
@@ -775,5 +611,8 @@ class Learner:
         return Evaluation(accuracy, loss, tuple(tuple(r) for r in confusion.tolist()), len(targets), tta)
 
 
-class _Stop(Exception):
-    """Internal: ends a fit early (divergence) after the message is set."""
+
+def learner_from_payload(payload: dict[str, Any], path: Path, data: ImageData | None = None,
+                         **kwargs: Any) -> Learner:
+    """A learner from a checked model file's dict (modelfile.check_model_payload); `path` names it in errors."""
+    return Learner.from_record(model_record(payload, path), data, **kwargs)

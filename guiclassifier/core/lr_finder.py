@@ -9,19 +9,19 @@ state and every random generator are restored, so a fit after lr_find equals a f
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from guiclassifier.core.cancel import Cancelled, CancelToken
-from guiclassifier.core.events import Emitter, LRFindEnded, LRFindPoint, LRFindStarted
+from guiclassifier.core.events import Callback, Emitter, LRFindEnded, LRFindPoint, LRFindStarted
 from guiclassifier.core.progress import EtaClock
 from guiclassifier.core.schedules import lr_sweep
 
 if TYPE_CHECKING:
-    from guiclassifier.core.learner import Learner
+    import torch  # only for annotations: recipes list their stages before torch has loaded
 
 SMOOTHING_BETA = 0.98
 DIVERGE_FACTOR = 4.0
@@ -178,8 +178,27 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], num_it: int,
     return suggest_with_reasons(lrs, losses, num_it, raw)[0]
 
 
-def run_lr_find(learner: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
-                ratios: Sequence[float] | None = None, callbacks=None,
+class Sweepable(Protocol):
+    """What the sweep needs of a Learner (core.learner, whose lr_find runs it)."""
+
+    @property
+    def n_groups(self) -> int: ...
+
+    @property
+    def frozen_groups(self) -> int: ...
+
+    def snapshot(self) -> Any: ...
+
+    def restore(self, snap: Any) -> None: ...
+
+    def training_batches(self, cycle: bool = False, emit: Emitter | None = None, cancel: CancelToken | None = None
+                         ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, lrs: Sequence[float]) -> float: ...
+
+
+def run_lr_find(learner: Sweepable, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
+                ratios: Sequence[float] | None = None, callbacks: Callback | Sequence[Callback] | None = None,
                 cancel: CancelToken | None = None) -> LRFindResult:
     """Sweep the lr over `num_it` training batches; `ratios` keep differential lrs in proportion
     (the reported lr is the last group's)."""

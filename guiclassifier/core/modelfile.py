@@ -13,58 +13,71 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
+from guiclassifier._version import __version__
 from guiclassifier.core.errors import ModelFileError
 from guiclassifier.core.model_checks import check_digest, check_header, check_tensors, with_digest
-from guiclassifier.core.models import ARCHS, build_classifier
-
-if TYPE_CHECKING:
-    from guiclassifier.core.data import ImageData
-    from guiclassifier.core.learner import Learner
+from guiclassifier.core.models import ARCHS, Classifier, build_classifier
+from guiclassifier.core.reference import FeatureReference
+from guiclassifier.core.weights import WeightsSource
 
 FORMAT = "guiclassifier.model"
 FORMAT_VERSION = 1
 SUFFIX = ".gcm"
 
 
-def _package_version() -> str:
-    from guiclassifier import __version__
+@dataclass(frozen=True)
+class ModelRecord:
+    """What a model file holds: a model and what is needed to use it and train it on. A Learner
+    makes one to be saved (Learner.model_record) and is built from one (Learner.from_record)."""
 
-    return __version__
+    model: Classifier  # weights loaded, layer groups frozen as saved
+    arch: str
+    classes: tuple[str, ...]
+    size: int
+    augment: str
+    max_zoom: float
+    weights_source: WeightsSource
+    # How it was trained, as Learner keyword arguments (opt, momentum, wd, bn_freeze, train_bn):
+    # a reopened or resumed model trains on the same way.
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    history: tuple[dict[str, Any], ...] = ()
+    reference: FeatureReference | None = None
 
 
-def model_payload(learner: Learner) -> dict[str, Any]:
+def model_payload(record: ModelRecord) -> dict[str, Any]:
     """What a model file holds (also the model part of a checkpoint)."""
-    model = learner.model
+    model, settings = record.model, record.settings
     payload: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "app_version": _package_version(),
+        "app_version": __version__,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "arch": learner.arch,
-        "classes": list(learner.classes),
-        "size": learner.size,
-        "augment": learner.augment,
-        "max_zoom": learner.max_zoom,
+        "arch": record.arch,
+        "classes": list(record.classes),
+        "size": record.size,
+        "augment": record.augment,
+        "max_zoom": record.max_zoom,
         "mean": model.normalize.mean.flatten().tolist(),
         "std": model.normalize.std.flatten().tolist(),
         "frozen_groups": model.frozen_groups,
         "bn_freeze": model.bn_freeze,
-        # How it was being trained, so a resumed or reopened model trains on the same way.
-        "training": {"opt": learner.opt_name, "momentum": learner.momentum, "wd": learner.wd,
+        "training": {**{k: settings[k] for k in ("opt", "momentum", "wd") if k in settings},
                      "train_bn": model.train_bn},
-        "weights_source": learner.weights_source.describe(),
+        "weights_source": record.weights_source.describe(),
         # JSON text keeps the history free of types that weights_only loading would refuse.
-        "history_json": json.dumps(learner.history),
+        "history_json": json.dumps(list(record.history)),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    if learner.reference is not None:
-        payload["reference_samples"] = learner.reference.samples
-        payload["reference_threshold"] = learner.reference.threshold
+    if record.reference is not None:
+        payload["reference_samples"] = record.reference.samples
+        payload["reference_threshold"] = record.reference.threshold
     return with_digest(payload)
 
 
@@ -119,9 +132,9 @@ def save_atomically(payload: dict[str, Any], path: Path, what: str = "the model"
     return path
 
 
-def write_model_file(learner: Learner, path: Path) -> Path:
-    """Atomically write the learner's model to `path`."""
-    return save_atomically(model_payload(learner), path)
+def write_model_file(record: ModelRecord, path: Path) -> Path:
+    """Atomically write the model to `path`."""
+    return save_atomically(model_payload(record), path)
 
 
 def load_payload(path: Path) -> Any:
@@ -163,18 +176,14 @@ def check_model_payload(payload: Any, path: Path) -> dict[str, Any]:
     return payload
 
 
-def read_model_file(path: Path, data: ImageData | None = None, **kwargs: Any) -> Learner:
-    """A Learner from a model file; `data`, when given, must have the same classes."""
-    return learner_from_payload(read_header(path), path, data, **kwargs)
+def read_model_file(path: Path) -> ModelRecord:
+    """The model in a model file (checked; no code runs while reading)."""
+    return model_record(read_header(path), path)
 
 
-def learner_from_payload(payload: dict[str, Any], path: Path, data: ImageData | None = None,
-                         **kwargs: Any) -> Learner:
-    """A Learner from a checked model payload (see check_model_payload); `path` names it in errors."""
-    from guiclassifier.core.learner import Learner
-    from guiclassifier.core.weights import WeightsSource
-
-    classes = [str(c) for c in payload["classes"]]
+def model_record(payload: dict[str, Any], path: Path) -> ModelRecord:
+    """The model of a checked payload (see check_model_payload); `path` names it in errors."""
+    classes = tuple(str(c) for c in payload["classes"])
     model, _ = build_classifier(payload["arch"], len(classes), weights=None)
     try:
         model.load_state_dict(payload["state_dict"])
@@ -188,16 +197,17 @@ def learner_from_payload(payload: dict[str, Any], path: Path, data: ImageData | 
         history = []
     if not isinstance(history, list):
         history = []  # only shown, never needed to use the model
-    learner = Learner(model, payload["arch"], classes, data, size=int(payload["size"]),
-                      augment=payload.get("augment", "side_on"), max_zoom=float(payload.get("max_zoom", 1.1)),
-                      weights_source=WeightsSource("file", Path(path).name, str(path)), history=history,
-                      **{"bn_freeze": bool(payload.get("bn_freeze", False)), **_training_settings(payload),
-                         **kwargs})
-    # A missing or malformed reference only means no familiarity warnings until it is rebuilt.
-    samples, threshold = payload.get("reference_samples"), payload.get("reference_threshold")
-    if isinstance(samples, torch.Tensor) and samples.ndim == 2 and samples.shape[1] == model.n_features \
-            and isinstance(threshold, float) and math.isfinite(threshold):
-        from guiclassifier.core.predict import FeatureReference
+    return ModelRecord(model, payload["arch"], classes, int(payload["size"]), payload.get("augment", "side_on"),
+                       float(payload.get("max_zoom", 1.1)), WeightsSource("file", Path(path).name, str(path)),
+                       {"bn_freeze": bool(payload.get("bn_freeze", False)), **_training_settings(payload)},
+                       tuple(history), _reference(payload, model.n_features))
 
-        learner.reference = FeatureReference(samples.half(), threshold)
-    return learner
+
+def _reference(payload: dict[str, Any], n_features: int) -> FeatureReference | None:
+    """The stored familiarity reference; a missing or malformed one only means no familiarity
+    warnings until it is rebuilt."""
+    samples, threshold = payload.get("reference_samples"), payload.get("reference_threshold")
+    if isinstance(samples, torch.Tensor) and samples.ndim == 2 and samples.shape[1] == n_features \
+            and isinstance(threshold, float) and math.isfinite(threshold):
+        return FeatureReference(samples.half(), threshold)
+    return None

@@ -16,7 +16,7 @@ from torchvision.models import get_model
 
 from guiclassifier.core.archs import N_GROUPS, PREFERENCE
 from guiclassifier.core.errors import WeightsError
-from guiclassifier.core.weights import WeightsSource, read_state_dict, resolve_pretrained
+from guiclassifier.core.weights import WeightsSource, find_local_weights, read_state_dict, resolve_pretrained
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -207,8 +207,6 @@ def build_classifier(arch: str, n_classes: int, weights: str | Path | None = "au
 
 def has_local_weights(arch: str) -> bool:
     """True when ImageNet weights for `arch` are on this machine (no download needed)."""
-    from guiclassifier.core.weights import find_local_weights
-
     return find_local_weights(arch) is not None
 
 

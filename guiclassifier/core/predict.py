@@ -1,80 +1,60 @@
-"""Predicting many files, one result each, streamed as they come; and spotting images unlike the
-training data.
+"""Predicting many files, one result each, streamed as they come: the one prediction path (the
+Learner's predict, evaluate and TTA go through it too).
 
 Unreadable files get a result with the reason instead of stopping the run. Each result says how
-confident the model is and whether the image looks unlike what the model was trained on:
-
-The familiarity check works on the body's pooled features (what the head sees), L2-normalised.
-The reference keeps a sample of the training images' features (at most REFERENCE_SIZE) and the
-mean distance from each of them to its KNN_K nearest other samples; an image whose mean distance
-to its KNN_K nearest samples is beyond the 99th percentile of those (times a margin) is flagged
-"unlike the training images". A confident "cat" for a photo of a car lands far from every
-training image, even when the softmax says 99%. (Distances to per-class centroids were tried
-first: on the demo data they did not separate the app's own icon from the validation images.)
+confident the model is and whether the image looks unlike what the model was trained on (see
+core.reference).
 """
 
 from __future__ import annotations
 
-import math
+import csv
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 
+from guiclassifier.core.augment import train_transform, valid_transform
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.device import to_device
 from guiclassifier.core.errors import ImageError
 from guiclassifier.core.events import Callback, Emitter, FilePredicted, PredictProgress
 from guiclassifier.core.progress import EtaClock
+from guiclassifier.core.reference import FeatureReference, build_reference
 from guiclassifier.core.resized import ImageReader, needed_side
 from guiclassifier.core.rng import get_rng_state, set_rng_state
 
 if TYPE_CHECKING:
-    from guiclassifier.core.learner import Learner
+    from guiclassifier.core.data import ImageData
+    from guiclassifier.core.models import Classifier
+    from guiclassifier.core.precompute import Activations
 
 LOW_CONFIDENCE = 0.5
-KNN_K = 5
-REFERENCE_SIZE = 2048  # samples kept: 2048 x 1280 features in float16 is 5 MB in a model file
-DISTANCE_QUANTILE = 0.99
-DISTANCE_MARGIN = 1.1
+TTA_AUGMENTED = 4
+TTA_SEED = 1234
+"""TTA averages the plain view with TTA_AUGMENTED augmented ones, drawn from a fixed seed: the same
+image always gets the same answer."""
 
 
-@dataclass(frozen=True)
-class FeatureReference:
-    """A sample of normalised training features and the familiarity threshold (module docstring)."""
+class Predictor(Protocol):
+    """What prediction reads of a Learner (core.learner, which predicts through this module)."""
 
-    samples: torch.Tensor  # (m, n_features) float16, rows L2-normalised
-    threshold: float
+    model: Classifier
+    size: int
+    augment: str
+    max_zoom: float
+    device: torch.device
+    amp: bool
+    data: ImageData | None
 
-    def distances(self, features: torch.Tensor) -> torch.Tensor:
-        """Mean distance of each (normalised) feature row to its KNN_K nearest samples."""
-        f = torch.nn.functional.normalize(features.float(), dim=1)
-        d = torch.cdist(f, self.samples.float())
-        return d.topk(min(KNN_K, d.shape[1]), dim=1, largest=False).values.mean(1)
-
-    def unfamiliar(self, features: torch.Tensor) -> torch.Tensor:
-        return self.distances(features) > self.threshold
-
-
-def build_reference(features: np.ndarray | torch.Tensor, seed: int = 0) -> FeatureReference | None:
-    """From training features (one row per image); None with fewer than two images."""
-    f = torch.nn.functional.normalize(torch.as_tensor(np.asarray(features), dtype=torch.float32), dim=1)
-    if len(f) > REFERENCE_SIZE:
-        f = f[torch.randperm(len(f), generator=torch.Generator().manual_seed(seed))[:REFERENCE_SIZE]]
-    if len(f) < 2:
-        return None
-    samples = f.half()
-    d = torch.cdist(samples.float(), samples.float())
-    d.fill_diagonal_(math.inf)  # each sample's neighbours are the others
-    k = min(KNN_K, len(f) - 1)
-    own = d.topk(k, dim=1, largest=False).values.mean(1)
-    return FeatureReference(samples, float(torch.quantile(own, DISTANCE_QUANTILE)) * DISTANCE_MARGIN)
+    def split_activations(self, split: str, callbacks: Callback | Sequence[Callback] | None = None,
+                          cancel: CancelToken | None = None) -> Activations: ...
 
 
 @dataclass(frozen=True)
@@ -105,14 +85,11 @@ class Prediction:
         return ""
 
 
-def predict_files(learner: Learner, paths: Sequence[str | Path], tta: bool = False,
+def predict_files(learner: Predictor, paths: Sequence[str | Path], tta: bool = False,
                   reference: FeatureReference | None = None,
                   callbacks: Callback | Sequence[Callback] | None = None,
                   cancel: CancelToken | None = None) -> list[Prediction]:
     """One Prediction per path, in order, sent as FilePredicted events as each batch finishes."""
-    from guiclassifier.core.augment import train_transform, valid_transform
-    from guiclassifier.core.learner import TTA_AUGMENTED, TTA_SEED
-
     emit = Emitter(callbacks)
     cancel = cancel or CancelToken()
     views = [valid_transform(learner.size)]
@@ -189,8 +166,6 @@ def _decode(read: ImageReader, paths: Sequence[str]) -> tuple[list[Image.Image],
 
 def write_predictions_csv(path: str | Path, classes: Sequence[str], results: Sequence[Prediction]) -> None:
     """path, predicted class, one column per class probability, and the warning or skip reason."""
-    import csv
-
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "predicted", *classes, "warning"])
@@ -201,10 +176,9 @@ def write_predictions_csv(path: str | Path, classes: Sequence[str], results: Seq
                 writer.writerow([r.path, classes[r.best], *(f"{p:.6f}" for p in r.probabilities), r.warning()])
 
 
-def reference_from_training(learner: Learner, callbacks: Callback | Sequence[Callback] | None = None,
+def reference_from_training(learner: Predictor, callbacks: Callback | Sequence[Callback] | None = None,
                             cancel: CancelToken | None = None) -> FeatureReference | None:
     """The familiarity reference from the training images' pooled features (through the cache)."""
-    learner._require_data()
-    acts = learner._split_activations("train", Emitter(callbacks), cancel or CancelToken())
+    acts = learner.split_activations("train", callbacks, cancel)
     return build_reference(np.asarray(acts.features[acts.rows]))
 

@@ -62,9 +62,9 @@ def test_build_reference_thresholds() -> None:
 
 
 def test_reference_keeps_a_bounded_sample(monkeypatch) -> None:
-    import guiclassifier.core.predict as predict
+    import guiclassifier.core.reference as reference
 
-    monkeypatch.setattr(predict, "REFERENCE_SIZE", 64)
+    monkeypatch.setattr(reference, "REFERENCE_SIZE", 64)
     ref = build_reference(np.random.default_rng(1).random((500, 16)))
     assert ref.samples.shape == (64, 16) and ref.samples.dtype == torch.float16
 

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from guiclassifier import ImageData, Learner
 from guiclassifier.core.errors import GuiClassifierError, ModelFileError
+from guiclassifier.core.learner import learner_from_payload
 from guiclassifier.core.model_checks import DIGEST_KEY
-from guiclassifier.core.modelfile import check_model_payload, learner_from_payload, load_payload
+from guiclassifier.core.modelfile import check_model_payload, load_payload
 from guiclassifier.core.recipe import Recipe, RecipeError
 from tests.conftest import make_dataset
 
