@@ -350,6 +350,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.images import expand_image_paths
     from guiclassifier.core.learner import Learner
+    from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.predict import predict_files, write_predictions_csv
 
     learner = Learner.load(args.model, device=args.device)
@@ -357,8 +358,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not files and not missing:
         print(f"No image files in {', '.join(map(str, args.paths))}.", file=sys.stderr)
         return 1
+    token = CancelToken()
+    _install_sigint(token)
     results = predict_files(learner, files, tta=args.tta, reference=learner.reference,
-                            callbacks=ConsoleReporter(quiet=args.quiet))
+                            callbacks=ConsoleReporter(quiet=args.quiet), cancel=token)
     classes = list(learner.classes)
     rows = [{"path": r.path, "class": classes[r.best], "probability": r.confidence,
              "probabilities": dict(zip(classes, r.probabilities)), "warning": r.warning()}
@@ -376,17 +379,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"{row['path']:<{width}}  {row['class']:<16} {row['probability']:6.1%}{warning}")
         for path, reason in skipped:
             print(f"{path:<{width}}  skipped: {reason}")
+    if results.cancelled:
+        print(f"stopped after {len(results)} of {len(files)} files", file=sys.stderr)
+        return 1
     return 0 if rows or not skipped else 1
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from guiclassifier.cli.progress import ConsoleReporter
+    from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.learner import Learner
 
     learner = Learner.load(args.model, device=args.device)
     args.size = learner.size  # the validation images go in at the size the model was trained on
     learner.attach_data(_data_from(args))
-    ev = learner.evaluate(tta=args.tta, callbacks=ConsoleReporter(quiet=args.quiet))
+    token = CancelToken()
+    _install_sigint(token)
+    ev = learner.evaluate(tta=args.tta, callbacks=ConsoleReporter(quiet=args.quiet), cancel=token)
+    if ev.cancelled:
+        print("stopped: no figures (the validation set was not finished)", file=sys.stderr)
+        return 1
     classes = list(learner.classes)
     if args.json:
         print(json.dumps({"accuracy": ev.accuracy, "loss": ev.loss, "n": ev.n, "tta": ev.tta,

@@ -27,6 +27,7 @@ class Interpretation:
     targets: np.ndarray  # (n,) actual class of each image
     probs: np.ndarray  # (n, n_classes)
     skipped: tuple[tuple[str, str], ...] = ()  # (path, reason) of unreadable validation files
+    cancelled: bool = False  # stopped before the end: the images analysed until then
 
     @property
     def preds(self) -> np.ndarray:
@@ -62,7 +63,8 @@ class Interpretation:
 
 def interpret(learner: Learner, tta: bool = False, callbacks: Callback | Sequence[Callback] | None = None,
               cancel: CancelToken | None = None) -> Interpretation:
-    """Predict every validation image (with TTA if asked) and keep what is needed to inspect it."""
+    """Predict every validation image (with TTA if asked) and keep what is needed to inspect it;
+    stopped through `cancel`, the images done until then, marked `cancelled`."""
     data = learner.require_data()
     emit = Emitter(callbacks)
 
@@ -77,4 +79,4 @@ def interpret(learner: Learner, tta: bool = False, callbacks: Callback | Sequenc
         tuple(learner.classes), tuple(item.path for item, _ in kept),
         np.array([item.label for item, _ in kept], dtype=np.int64),
         np.array([r.probabilities for _, r in kept], dtype=np.float64).reshape(len(kept), len(learner.classes)),
-        tuple((r.path, r.error) for r in results if r.error is not None))
+        tuple((r.path, r.error) for r in results if r.error is not None), results.cancelled)

@@ -66,6 +66,7 @@ class Evaluation:
     confusion: tuple[tuple[int, ...], ...]  # rows: actual class, columns: predicted class
     n: int
     tta: bool
+    cancelled: bool = False  # stopped before the end: no figures (accuracy and loss are NaN)
 
 
 @dataclass
@@ -544,6 +545,8 @@ class Learner:
                 emit(event)
 
         results = predict_files(self, [i.path for i in items], tta, None, relay, cancel)
+        if results.cancelled:
+            raise Cancelled  # inside a fit or an evaluation, which report the stop themselves
         kept = []
         for i, r in enumerate(results):
             if r.error is None:
@@ -557,11 +560,11 @@ class Learner:
         return torch.tensor([results[i].probabilities for i in kept]), kept
 
     def predict(self, paths: Sequence[str | Path], tta: bool = False,
-                callbacks: Callback | Sequence[Callback] | None = None,
-                cancel: CancelToken | None = None) -> np.ndarray:
-        """Class probabilities (n, n_classes) for image files, in `classes` order."""
+                callbacks: Callback | Sequence[Callback] | None = None) -> np.ndarray:
+        """Class probabilities (n, n_classes) for image files, in `classes` order. A call for
+        scripts that runs to the end; core.predict.predict_files is the one to stop."""
         items = [Item(str(p), -1) for p in paths]
-        return self._probabilities(items, tta, Emitter(callbacks), cancel or CancelToken())[0].numpy()
+        return self._probabilities(items, tta, Emitter(callbacks), CancelToken())[0].numpy()
 
     def _valid_outputs(self, emit: Emitter, cancel: CancelToken, tta: bool, progress: bool = True,
                        sharded: bool = False) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -592,16 +595,20 @@ class Learner:
         loss = float(nn.functional.nll_loss(probs.clamp_min(1e-12).log(), target))
         return probs, target, loss
 
-    def predict_valid(self, tta: bool = False, callbacks: Callback | Sequence[Callback] | None = None,
-                      cancel: CancelToken | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict_valid(self, tta: bool = False, callbacks: Callback | Sequence[Callback] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, targets) for the validation set."""
-        probs, targets, _ = self._valid_outputs(Emitter(callbacks), cancel or CancelToken(), tta)
+        probs, targets, _ = self._valid_outputs(Emitter(callbacks), CancelToken(), tta)
         return probs.numpy(), targets.numpy()
 
     def evaluate(self, tta: bool = False, callbacks: Callback | Sequence[Callback] | None = None,
                  cancel: CancelToken | None = None) -> Evaluation:
-        """Accuracy, loss and confusion matrix on the validation set."""
-        probs, targets, loss = self._valid_outputs(Emitter(callbacks), cancel or CancelToken(), tta)
+        """Accuracy, loss and confusion matrix on the validation set; stopped through `cancel`,
+        an Evaluation marked `cancelled`, without figures."""
+        try:
+            probs, targets, loss = self._valid_outputs(Emitter(callbacks), cancel or CancelToken(), tta)
+        except Cancelled:
+            return Evaluation(math.nan, math.nan, (), 0, tta, cancelled=True)
         preds = probs.argmax(1)
         n = len(self.classes)
         confusion = torch.zeros(n, n, dtype=torch.int64)

@@ -85,11 +85,27 @@ class Prediction:
         return ""
 
 
+@dataclass(frozen=True)
+class Predictions(Sequence[Prediction]):
+    """predict_files' answer: a Prediction per file done, in order; `cancelled` when it was
+    stopped before the end (the files after the last finished batch are missing)."""
+
+    results: tuple[Prediction, ...]
+    cancelled: bool = False
+
+    def __getitem__(self, index):  # type: ignore[override]  # an int or a slice, as a tuple takes
+        return self.results[index]
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+
 def predict_files(learner: Predictor, paths: Sequence[str | Path], tta: bool = False,
                   reference: FeatureReference | None = None,
                   callbacks: Callback | Sequence[Callback] | None = None,
-                  cancel: CancelToken | None = None) -> list[Prediction]:
-    """One Prediction per path, in order, sent as FilePredicted events as each batch finishes."""
+                  cancel: CancelToken | None = None) -> Predictions:
+    """One Prediction per path, in order, sent as FilePredicted events as each batch finishes.
+    Stopped through `cancel`, it returns the files done so far, marked `cancelled`."""
     emit = Emitter(callbacks)
     cancel = cancel or CancelToken()
     views = [valid_transform(learner.size)]
@@ -111,7 +127,8 @@ def predict_files(learner: Predictor, paths: Sequence[str | Path], tta: bool = F
     try:
         pending = prefetch.submit(_decode, read, chunks[0]) if chunks else None
         for index, chunk in enumerate(chunks):
-            cancel.raise_if_cancelled()
+            if cancel.cancelled:
+                return Predictions(tuple(results), cancelled=True)
             began = time.perf_counter()
             images, errors = pending.result()
             if index + 1 < len(chunks):
@@ -150,7 +167,7 @@ def predict_files(learner: Predictor, paths: Sequence[str | Path], tta: bool = F
         prefetch.shutdown(wait=True, cancel_futures=True)
         set_rng_state(rng)
         model.train(was_training)
-    return results
+    return Predictions(tuple(results))
 
 
 def _decode(read: ImageReader, paths: Sequence[str]) -> tuple[list[Image.Image], dict[int, str]]:

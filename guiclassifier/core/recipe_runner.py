@@ -156,7 +156,8 @@ def run_recipe(learner: Learner, recipe: Recipe, callbacks: Callback | Sequence[
             if result.failed:
                 reason = result.message
         if isinstance(result, Evaluation):
-            evaluation = result
+            cancelled = cancelled or result.cancelled
+            evaluation = None if result.cancelled else result
         ran.append(record)
         emit(StageEnded(index, total, stage.describe(), _summary(result) if result is not None else
                         ("stopped" if cancelled else "done"), cancelled))

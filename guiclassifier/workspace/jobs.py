@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from guiclassifier.core.interpret import Interpretation
     from guiclassifier.core.learner import FitResult, Learner
     from guiclassifier.core.lr_finder import LRFindResult
-    from guiclassifier.core.predict import Prediction
+    from guiclassifier.core.predict import Predictions
     from guiclassifier.core.recipe import Recipe
     from guiclassifier.core.recipe_runner import RecipeResult
 
@@ -97,7 +97,8 @@ class Interpreted:
 @dataclass(frozen=True)
 class Predicted:
     learner: Learner
-    predictions: tuple[Prediction, ...]
+    predictions: Predictions  # `cancelled` when stopped: the files done until then
+    asked: int  # how many image files there were
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def predict_job(learner: Learner, files: Sequence[str], tta: bool, cb: Callback,
     from guiclassifier.core.predict import predict_files
 
     ensure_reference(learner, cb, cancel)
-    return Predicted(learner, tuple(predict_files(learner, files, tta, learner.reference, cb, cancel)))
+    return Predicted(learner, predict_files(learner, files, tta, learner.reference, cb, cancel), len(files))
 
 
 def open_model_job(path: str, data: ImageData | None, key: ModelKey, cb: Callback,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import pickle
 from pathlib import Path
 
@@ -264,3 +265,39 @@ def test_model_files_keep_how_the_model_was_trained(tiny_learner: Learner, tmp_p
     torch.save(payload, tmp_path / "old.gcm")
     old = Learner.load(tmp_path / "old.gcm")
     assert (old.opt_name, old.train_bn) == ("sgd", False)
+
+
+def test_every_long_call_reports_a_stop_in_its_result(tiny_learner) -> None:
+    """One cancellation convention: fit, lr_find, predict_files, evaluate and interpret return
+    normally when stopped, and their result says so (what was finished, if anything)."""
+    from guiclassifier.core.interpret import interpret
+    from guiclassifier.core.predict import predict_files
+
+    stopped = CancelToken()
+    stopped.cancel()
+    paths = [item.path for item in tiny_learner.data.valid_items]
+    results = {
+        "fit": tiny_learner.fit(0.01, 1, cancel=stopped),
+        "lr_find": tiny_learner.lr_find(num_it=20, cancel=stopped),
+        "predict_files": predict_files(tiny_learner, paths, cancel=stopped),
+        "evaluate": tiny_learner.evaluate(cancel=stopped),
+        "interpret": interpret(tiny_learner, cancel=stopped),
+    }
+    assert {name: r.cancelled for name, r in results.items()} == dict.fromkeys(results, True)
+    assert len(results["predict_files"]) == 0 and math.isnan(results["evaluate"].accuracy)
+
+
+def test_predictions_stopped_midway_keep_the_files_done(tiny_learner) -> None:
+    from guiclassifier.core.events import FilePredicted
+    from guiclassifier.core.predict import predict_files
+
+    paths = [item.path for item in tiny_learner.data.train_items]  # 24 files: 3 batches of 8
+    token = CancelToken()
+
+    def stop_after_first_batch(event) -> None:
+        if isinstance(event, FilePredicted) and event.index == 7:
+            token.cancel()
+
+    done = predict_files(tiny_learner, paths, callbacks=stop_after_first_batch, cancel=token)
+    assert done.cancelled and [p.path for p in done] == paths[:8]
+    assert not predict_files(tiny_learner, paths[:3]).cancelled

@@ -43,7 +43,11 @@ class InterpretPanel(InterpretView):
     def _interpreted(self, done: Interpreted) -> None:
         self.host.adopt(done.learner, done.key)
         self.set_interpretation(done.interpretation)
-        self.host.set_status(self.summary.text())
+        if done.interpretation.cancelled:
+            self.host.set_status(f"Analysis stopped: the tab shows the {len(done.interpretation.paths)} validation "
+                                 "images analysed until then.")
+        else:
+            self.host.set_status(self.summary.text())
 
     def move_file(self, path: str, target: str) -> None:
         """Move an image to another class folder (or to quarantine when `target` is QUARANTINE),

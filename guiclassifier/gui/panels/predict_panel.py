@@ -76,7 +76,8 @@ class PredictPanel(PredictView):
         outcome = predicted.predictions
         skipped = sum(r.error is not None for r in outcome)
         flagged = sum(r.unfamiliar for r in outcome)
-        self.host.set_status(f"Predicted {plural(len(outcome) - skipped, 'image')}"
+        stopped = f"Stopped after {len(outcome)} of {predicted.asked} files: " if outcome.cancelled else ""
+        self.host.set_status(f"{stopped}Predicted {plural(len(outcome) - skipped, 'image')}"
                              + (f", {skipped} skipped" if skipped else "")
                              + (f", {flagged} unlike the training images" if flagged else "") + ".")
 
