@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from guiclassifier.core.errors import GuiClassifierError
 from guiclassifier.core.recipe import Recipe
-from guiclassifier.workspace.jobs import ModelOpened, bind, open_model_job
+from guiclassifier.workspace.jobs import Exported, ModelOpened, bind, export_job, open_model_job
 
 if TYPE_CHECKING:
     from guiclassifier.gui.main_window import MainWindow
@@ -25,12 +25,24 @@ class ModelFiles:
     def _parent(self) -> QWidget:
         return self.window
 
+    def _suggested(self, name: str) -> str:
+        """Where a save dialog starts: beside the model's file, else in the last folder used for
+        models, else the home folder (never the folder the app happened to start in)."""
+        model_path = self.window.workspace.model_path
+        folder = Path(model_path).parent if model_path else \
+            Path(self.window.settings.value("last_model_dir", str(Path.home())))
+        return str(folder / name)
+
+    def _remember_folder(self, path: str) -> None:
+        self.window.settings.setValue("last_model_dir", str(Path(path).parent))
+
     def choose_model(self) -> None:
         settings = self.window.settings
-        path, _ = QFileDialog.getOpenFileName(self._parent, "Open a model", settings.value("last_model_dir", ""),
+        path, _ = QFileDialog.getOpenFileName(self._parent, "Open a model",
+                                              settings.value("last_model_dir", str(Path.home())),
                                               f"{MODEL_FILTER};;All files (*)")
         if path:
-            settings.setValue("last_model_dir", str(Path(path).parent))
+            self._remember_folder(path)
             self.open_model(path)
 
     def open_model(self, path: str) -> None:
@@ -57,8 +69,10 @@ class ModelFiles:
         workspace = self.window.workspace
         if workspace.learner is None or self.window.runner.busy:
             return False
-        path, _ = QFileDialog.getSaveFileName(self._parent, "Save the model", workspace.model_path or "model.gcm",
-                                              MODEL_FILTER)
+        path, _ = QFileDialog.getSaveFileName(self._parent, "Save the model",
+                                              workspace.model_path or self._suggested("model.gcm"), MODEL_FILTER)
+        if path:
+            self._remember_folder(path)
         return bool(path) and self.save_model_to(path)
 
     def save_model_to(self, path: str) -> bool:
@@ -73,30 +87,36 @@ class ModelFiles:
         return True
 
     def export_model(self) -> None:
+        """Ask where, then export on the worker (an ONNX export takes seconds)."""
         learner = self.window.workspace.learner
-        if learner is None:
+        if learner is None or self.window.runner.busy:
             return
-        path, chosen = QFileDialog.getSaveFileName(self._parent, "Export the model", "model.onnx",
+        stem = Path(self.window.workspace.model_path or "model.gcm").stem
+        path, chosen = QFileDialog.getSaveFileName(self._parent, "Export the model", self._suggested(f"{stem}.onnx"),
                                                    "ONNX (*.onnx);;torch.export program (*.pt2)")
         if not path:
             return
-        from guiclassifier.core.export import export_model
-
         fmt = "pt2" if path.endswith(".pt2") or "pt2" in chosen else "onnx"
-        try:
-            out, side = export_model(learner, path, fmt)
-        except Exception as exc:  # exporters raise many kinds; each is a message for the user
-            self.window.show_error(str(exc))
-            return
-        self.window.set_status(f"Exported {out} (classes and preprocessing in {side.name})")
+        self.window.start("Exporting", bind(export_job, learner, path, fmt), self._exported)
+
+    def _exported(self, exported: Exported) -> None:
+        self.window.set_status(f"Exported {exported.model_file} (classes and preprocessing in "
+                               f"{exported.description.name})")
 
     def save_recipe(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self._parent, "Save the recipe", "recipe.json", "Recipes (*.json)")
-        if path:
+        path, _ = QFileDialog.getSaveFileName(self._parent, "Save the recipe", self._suggested("recipe.json"),
+                                              "Recipes (*.json)")
+        if not path:
+            return
+        try:
             self.window.workspace.recipe.save(path)
+        except OSError as exc:
+            self.window.show_error(f"Could not write {path}: {exc.strerror}")
+            return
+        self.window.set_status(f"Saved the recipe to {path}")
 
     def load_recipe(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self._parent, "Load a recipe", "", "Recipes (*.json)")
+        path, _ = QFileDialog.getOpenFileName(self._parent, "Load a recipe", self._suggested(""), "Recipes (*.json)")
         if not path:
             return
         try:
@@ -105,3 +125,4 @@ class ModelFiles:
             self.window.show_error(str(exc))
             return
         self.window.training_panel.fill_recipe_list()
+        self.window.set_status(f"Loaded the recipe {self.window.workspace.recipe.name} from {path}")

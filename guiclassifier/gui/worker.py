@@ -194,16 +194,14 @@ class JobRunner(QObject):
             gc.enable()
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
-        """Cancel any job and wait for its thread; True when no thread is left (never terminate())."""
+        """Cancel any job and wait for its thread; True when no thread is left (never terminate()).
+        The job's last events and its end are delivered as usual, so the window is left in the
+        state the stopped job put it in (a stopped fit: trained epochs kept, checkpoint kept)."""
         if self._thread is None:
             return True
         self.stop()
         if not self._thread.wait(timeout_ms):
             return False
-        self._timer.stop()
-        self._thread = None
-        self._on_done = self._on_failed = None
-        self._restore_gc()
-        while not self._queue.empty():  # what the job left behind is not for anyone any more
-            self._queue.get_nowait()
+        while self._thread is not None:  # run() has returned: its end is in the queue
+            self._drain()
         return True

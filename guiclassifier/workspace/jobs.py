@@ -102,6 +102,12 @@ class Predicted:
 
 
 @dataclass(frozen=True)
+class Exported:
+    model_file: Path
+    description: Path  # the sidecar JSON: classes and preprocessing
+
+
+@dataclass(frozen=True)
 class ModelOpened:
     learner: Learner
     key: ModelKey
@@ -207,6 +213,12 @@ def open_model_job(path: str, data: ImageData | None, key: ModelKey, cb: Callbac
     if data is not None and tuple(data.classes) == learner.classes:
         learner.attach_data(data)
     return ModelOpened(learner, ModelKey(learner.arch, key.weights, key.device), path)
+
+
+def export_job(learner: Learner, path: str, fmt: str, cb: Callback, cancel: CancelToken) -> Exported:
+    from guiclassifier.core.export import export_model
+
+    return Exported(*export_model(learner, path, fmt))
 
 
 def ensure_reference(learner: Learner, cb: Callback | None, cancel: CancelToken) -> None:

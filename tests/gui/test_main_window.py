@@ -160,6 +160,25 @@ def test_closing_mid_run_stops_the_worker_cleanly(make_window, dataset, qtbot, m
     assert asked and not window.runner.busy and window.runner._thread is None
 
 
+def test_quitting_mid_run_then_keeping_the_window_shows_the_stopped_run(make_window, dataset, qtbot,
+                                                                       monkeypatch) -> None:
+    """Stop and quit, then Cancel at "Save changes?": the window stays, saying what the stop did,
+    with the epochs trained so far counted as unsaved work."""
+    window = make_window()
+    window.open_dataset(str(dataset))
+    wait_idle(qtbot, window)
+    window.model_panel.precompute_check.setChecked(False)
+    window.training_panel.cycles_spin.setValue(40)
+    window.training_panel.train_button.click()
+    qtbot.waitUntil(lambda: window.plots.metrics_table.rowCount() > 0, timeout=60_000)
+    monkeypatch.setattr(window, "confirm_stop_and_quit", lambda: True)
+    monkeypatch.setattr(window, "unsaved_answer", lambda doing: "cancel")
+    assert not window.close()
+    assert not window.runner.busy and window.workspace.dirty
+    assert window.last_status.startswith("Stopped by the user after"), window.last_status
+    assert window.training_panel.train_button.isEnabled()
+
+
 def test_closing_can_be_declined(make_window, dataset, qtbot, monkeypatch) -> None:
     window = make_window()
     window.open_dataset(str(dataset))

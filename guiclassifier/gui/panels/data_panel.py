@@ -50,7 +50,7 @@ class DataPanel(QGroupBox):
         self.data_path_edit.setObjectName("dataPathEdit")
         self.data_path_edit.setPlaceholderText("folder with train/ and valid/, or class folders")
         self.data_path_edit.returnPressed.connect(lambda: self.open_dataset(self.data_path_edit.text()))
-        browse = QPushButton("Browse...")
+        browse = self.browse_button = QPushButton("Browse...")
         browse.setObjectName("browseButton")
         browse.clicked.connect(self.choose_dataset)
         row.addWidget(self.data_path_edit, 1)
@@ -82,7 +82,7 @@ class DataPanel(QGroupBox):
         self.augment_combo.currentIndexChanged.connect(self._changed)
         self.valid_pct_spin.valueChanged.connect(lambda _: self._rescan_later())
         self.seed_spin.valueChanged.connect(lambda _: self._rescan_later())
-        self.inputs = (self.data_path_edit, self.size_spin, self.bs_spin, self.augment_combo, self.seed_spin,
+        self.inputs = (self.data_path_edit, self.browse_button, self.size_spin, self.bs_spin, self.augment_combo, self.seed_spin,
                        self.valid_pct_spin, self.resized_check, self.view.redraw_button)
 
     # ----- settings ---------------------------------------------------------------------------
@@ -207,7 +207,7 @@ class DataPanel(QGroupBox):
         counts = f"{len(data.train_items)} train and {len(data.valid_items)} valid images in {data.c} classes"
         self.datasetOpened.emit(scanned.rescan)
         if scanned.rescan:  # after a move: stay where the user is working
-            self.host.set_status(f"Dataset updated: {counts}{skipped} ({data.report.decoded} changed files checked).")
+            self.host.set_status(f"Dataset updated: {counts}{skipped} ({plural(data.report.decoded, 'changed file')} checked).")
             return
         self.host.show_tab(self.view)
         self.host.set_status(f"Loaded {counts}{skipped}.")

@@ -227,10 +227,11 @@ class TrainingPanel(QGroupBox):
             self.host.set_status(event.message)
         elif isinstance(event, ev.StageStarted):
             self.fill_recipe_list(event.index, event.index)
+            self.host.set_status(f"Step {event.index + 1} of {event.total}: {event.description}...")
         elif isinstance(event, ev.StageEnded):
             self.fill_recipe_list(event.index + (0 if event.cancelled else 1), None)
-            summary = "" if event.summary == "done" else f": {event.summary}"
-            self.host.set_status(f"Step {event.index + 1} ({event.description}){summary}")
+            if event.summary != "done":  # what a step found (an lr) stays until the next one says more
+                self.host.set_status(f"Step {event.index + 1} of {event.total}, {event.description}: {event.summary}")
 
     # ----- jobs -----------------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ GALLERY_LIMIT = 300
 THUMBS_PER_TICK = 12  # thumbnails decode a few at a time so the window never stalls
 QUARANTINE = ""  # the move target that means "out of the dataset"
 NOTHING_YET = "Train a model (or open one with a dataset), then analyse its mistakes here."
+READY = "Click Analyse validation set to see which images the model gets wrong."
 RIGHT = QColor(40, 160, 90)
 WRONG = QColor(220, 60, 50)
 
@@ -279,12 +280,25 @@ class InterpretView(QWidget):
         if not moves_only:
             menu.addAction("Open folder", self.open_folder)
             menu.addSeparator()
-        classes = self.interpretation.classes if self.interpretation is not None else ()
-        for name in classes:
-            menu.addAction(f"Move to class {name}", lambda n=name: self._request_move(n))
+        interp = self.interpretation
+        moves = [(name, menu.addAction(f"Move to class {name}", lambda n=name: self._request_move(n)))
+                 for name in (interp.classes if interp is not None else ())]
+
+        def own_class_off() -> None:  # a file is not offered the class it is already in
+            own = self._selected_class()
+            for name, action in moves:
+                action.setEnabled(name != own)
+
+        menu.aboutToShow.connect(own_class_off)
         menu.addSeparator()
         menu.addAction("Move to quarantine (out of the dataset)", lambda: self._request_move(QUARANTINE))
         return menu
+
+    def _selected_class(self) -> str | None:
+        path, interp = self.selected_path(), self.interpretation
+        if path is None or interp is None or path not in interp.paths:
+            return None
+        return interp.classes[interp.targets[interp.paths.index(path)]]
 
     def _request_move(self, target: str) -> None:
         path = self.selected_path()
@@ -299,15 +313,15 @@ class InterpretView(QWidget):
     def file_moved(self, move: FileMove) -> None:
         """Take a moved file out of the gallery; the matrix stays as analysed until the next run."""
         self.moved.add(move.source)
-        for i in range(self.gallery.count()):
-            if self.gallery.item(i).data(Qt.ItemDataRole.UserRole) == move.source:
-                self.gallery.takeItem(i)
-                break
-        self._say_changed()
+        self._refill_gallery()
 
     def file_restored(self, move: FileMove) -> None:
         """An undone move: the file is back where the analysis saw it."""
         self.moved.discard(move.source)
+        self._refill_gallery()
+
+    def _refill_gallery(self) -> None:
+        """The gallery (and its count) without the files moved since the analysis."""
         if self.cell is not None:
             self.show_cell(*self.cell)
         else:
@@ -324,6 +338,9 @@ class InterpretView(QWidget):
         """Files are not moved while a job runs: a rescan or a training run reads them."""
         self.busy = busy
         self.analyse_button.setEnabled(can_analyse and not busy)
+        self.top_losses_button.setEnabled(self.interpretation is not None)
+        if self.interpretation is None:
+            self.summary.setText(READY if can_analyse else NOTHING_YET)
         self.tta_check.setEnabled(not busy)
         self.undo_button.setEnabled(can_undo and not busy)
         self._update_actions()

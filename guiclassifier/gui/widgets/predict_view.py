@@ -169,3 +169,4 @@ class PredictView(QWidget):
         if result.error is None:
             self.table.setItem(row, 4, QTableWidgetItem(f"{result.seconds * 1000:.0f} ms"))
         self.export_button.setEnabled(True)
+        self.table.scrollToItem(name)  # new rows come in below what is shown
