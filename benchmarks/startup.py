@@ -48,7 +48,7 @@ def child_launch(t0: float) -> dict[str, float]:
             return False
 
     def check(window) -> None:
-        from guiclassifier.gui.engine import engine_loaded
+        from guiclassifier.workspace.engine import engine_loaded
 
         if "engine" not in times and engine_loaded():
             times["engine"] = time.time() - t0

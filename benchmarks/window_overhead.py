@@ -12,9 +12,11 @@ Run: QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/window_overhead.py [-
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
@@ -72,7 +74,7 @@ def with_window(epochs: int) -> tuple[float, float, float, float]:
     from PySide6.QtWidgets import QApplication
 
     from guiclassifier.gui import MainWindow
-    from guiclassifier.gui.engine import load_engine
+    from guiclassifier.workspace.engine import load_engine
 
     load_engine()  # torch is loaded: the window then starts without its loading job
     _app = QApplication.instance() or QApplication([])  # must stay referenced while the window lives
@@ -107,6 +109,7 @@ def with_window(epochs: int) -> tuple[float, float, float, float]:
     gui_cpu, wall = time.thread_time() - gui_cpu, time.perf_counter() - wall
     timer.stop()
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    window.unsaved_answer = lambda doing: "discard"  # "Save changes?" would wait for an answer
     window.close()
     return rate.per_second, max(gaps), statistics.median(gaps), gui_cpu / wall
 
@@ -117,6 +120,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--headless-once", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    # A checkpoint left by an interrupted run in the user's folder would make the window ask
+    # whether to resume it, and nobody answers an offscreen dialog: the run would wait for ever.
+    os.environ["GUICLASSIFIER_CHECKPOINT_DIR"] = tempfile.mkdtemp(prefix="guiclassifier-bench-")
     if args.headless_once:
         fresh_cache()
         print(headless(args.epochs))

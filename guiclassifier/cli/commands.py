@@ -27,6 +27,13 @@ EXAMPLES = """examples:
 """
 
 
+NEEDED_PACKAGES = {"torch": ("PyTorch (torch)", "torch"), "torchvision": ("torchvision", "torchvision"),
+                   "PIL": ("Pillow", "pillow"), "numpy": ("NumPy", "numpy"),
+                   "PySide6": ("Qt for Python (PySide6)", "PySide6-Essentials"), "pyqtgraph": ("pyqtgraph", "pyqtgraph")}
+"""Packages a command may find missing in a broken install (what to call them, what to install):
+named in a one-line error, never a traceback."""
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--seed", type=int, default=42, help="seed for the split, initialisation and batch order")
@@ -65,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gui", help="open the window (the default)")
     p.add_argument("data", type=Path, nargs="?")
     p.add_argument("--debug", action="store_true", help="log details of expected errors (tracebacks) too")
+    p.add_argument("--demo", action="store_true", help="open the demo dataset that comes with the app")
+    p.add_argument("--install-desktop", action="store_true",
+                   help="add guiclassifier to this Linux desktop's application menu (with its icon), then exit")
 
     p = _command(sub, "scan", "classes, counts per split and unusable files of a dataset",
                  "guiclassifier scan resources/demo --json")
@@ -427,6 +437,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     import logging
 
+    from guiclassifier.bundled import demo_path
+
+    if args.install_desktop:
+        from guiclassifier.cli.desktop_entry import install_desktop_entry
+
+        entry, icon = install_desktop_entry()
+        print(f"wrote {entry}" + (f" and {icon}" if icon else "") + ": guiclassifier is in the application menu")
+        return 0
+    if args.demo:
+        args.data = demo_path()
+        if args.data is None:
+            print("This copy of guiclassifier has no demo dataset.", file=sys.stderr)
+            return 1
+
     from guiclassifier.gui.qt_libraries import missing_libraries, missing_message, uses_xcb
 
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
@@ -481,6 +505,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
+    except ModuleNotFoundError as exc:
+        package = (exc.name or "").split(".")[0]
+        if package not in NEEDED_PACKAGES:
+            raise
+        name, install = NEEDED_PACKAGES[package]
+        print(f"error: guiclassifier {args.command} needs {name}, which is not installed in this Python "
+              f"({sys.executable}): pip install {install}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

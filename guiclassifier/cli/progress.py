@@ -50,7 +50,9 @@ class ConsoleReporter:
     def _open_bar(self, total: int, desc: str, unit: str) -> None:
         self.close()
         if not self.quiet:
-            self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.err, leave=False, dynamic_ncols=True)
+            # disable=None: no bars when stderr is not a terminal (a log file, a pipe)
+            self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.err, leave=False, dynamic_ncols=True,
+                             disable=None)
 
     def _advance_to(self, n: int, **postfix: Any) -> None:
         if self._bar is not None:

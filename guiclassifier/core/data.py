@@ -38,6 +38,7 @@ from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.errors import DataError, ImageError
 from guiclassifier.core.events import Callback, Emitter, ScanProgress
 from guiclassifier.core.images import open_rgb
+from guiclassifier.core.main_script import processes_would_rerun_script
 from guiclassifier.core.progress import EtaClock
 from guiclassifier.core.resized import ImageReader, default_resized_dir, needed_side
 from guiclassifier.core.text import plural
@@ -351,6 +352,8 @@ def make_loader(items: Sequence[Item], transform: Transform, bs: int, shuffle: b
     evaluating would change what the next training run does. `worker_start` picks how loading
     processes start (see loader_context); `reader` opens the files (ImageData's: core.resized.ImageReader)."""
     for_training = shuffle if for_training is None else for_training
+    if num_workers > 0 and processes_would_rerun_script(worker_start):
+        num_workers = 0
     return DataLoader(
         ImageDataset(items, transform, reader), batch_size=bs, shuffle=shuffle,
         drop_last=for_training and len(items) % bs == 1 and len(items) > 1,

@@ -21,6 +21,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIc
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QScrollArea, QSplitter, QTabWidget
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from guiclassifier.bundled import demo_path, icon_path
 from guiclassifier.core import events as ev
 from guiclassifier.gui.model_files import ModelFiles
 from guiclassifier.gui.panels.data_panel import DataPanel
@@ -40,7 +41,6 @@ from guiclassifier.workspace.settings import LOADER_START
 if TYPE_CHECKING:
     from guiclassifier.core.learner import Learner
 
-RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
 APP_NAME = "guiclassifier"
 PLOT_REFRESH_MS = 400
 TORCH_JOBS = ("LR Find", "Training", "Recipe", "Resuming", PREDICT_JOB, "Analysing")
@@ -52,8 +52,8 @@ __all__ = ["APP_NAME", "LOADER_START", "MainWindow"]
 
 
 def _icon() -> QIcon:
-    path = RESOURCES / "icon.png"
-    return QIcon(str(path)) if path.is_file() else QIcon()
+    path = icon_path()
+    return QIcon(str(path)) if path is not None else QIcon()
 
 
 def _with_threads_for_load(job: Callable[..., Any]) -> Callable[..., Any]:
@@ -154,6 +154,9 @@ class MainWindow(QMainWindow):
         files = self.model_files
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "Open dataset...", self.data_panel.choose_dataset, QKeySequence.StandardKey.Open)
+        demo = demo_path()
+        if demo is not None:  # 600 small photos of clothes in 4 classes: something to try the app on
+            self._action(file_menu, "Open the demo dataset", lambda: self.open_dataset(str(demo)))
         self._action(file_menu, "Open model...", files.choose_model, "Ctrl+Shift+O")
         self.save_action = self._action(file_menu, "Save model...", files.save_model, QKeySequence.StandardKey.Save)
         file_menu.addSeparator()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -9,9 +10,10 @@ if TYPE_CHECKING:
     from guiclassifier.core.data import ImageData
     from guiclassifier.core.learner import Learner
 
-LOADER_START = "forkserver"
+LOADER_START = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 """How the window starts image-loading processes: forking a multi-threaded Qt process directly is
-not safe (a forked child inherits locks held by other threads); see core.data.loader_context."""
+not safe (a forked child inherits locks held by other threads), so forkserver where the platform
+has one and spawn elsewhere (Windows); see core.data.loader_context."""
 
 
 @dataclass(frozen=True)

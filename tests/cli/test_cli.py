@@ -260,3 +260,15 @@ def test_a_class_folder_named_with_a_newline_keeps_the_scan_table_whole(dataset_
     assert code == 0 and "ca\\nt" in out
     rows = out.splitlines()
     assert any(r.startswith("ca\\nt ") and r.split()[-2:] == ["12", "4"] for r in rows)
+
+
+def test_a_missing_torch_is_one_line_that_names_it(dataset) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None  # as if it were not installed\n"
+            "from guiclassifier.cli import main\n"
+            f"sys.exit(main(['scan', {str(dataset)!r}]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: guiclassifier scan needs PyTorch (torch), which is not installed")
