@@ -24,6 +24,7 @@ EXAMPLES = """examples:
   guiclassifier train resources/demo --arch mobilenet_v2 --size 64 --out demo.gcm
   guiclassifier predict demo.gcm photo.jpg more_photos/ --tta
   guiclassifier evaluate demo.gcm resources/demo --tta
+  guiclassifier cache --clear                     how much the caches hold; empty them
 """
 
 
@@ -138,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true")
     p.add_argument("--json", action="store_true")
     _add_common(p)
+    p = _command(sub, "cache", "how much the activation and photo caches hold; --clear empties them",
+                 "guiclassifier cache --clear")
+    p.add_argument("--clear", action="store_true", help="remove every cached entry (rebuilt when needed)")
+    p.add_argument("--json", action="store_true")
     return parser
 
 
@@ -468,8 +473,27 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run_app(args.data)
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from guiclassifier.core.cache_dirs import CACHE_KINDS, cache_root, cache_usage, clear_caches
+    from guiclassifier.core.text import byte_size, plural
+
+    freed = clear_caches() if args.clear else None
+    usage = cache_usage()
+    if args.json:
+        print(json.dumps({"root": str(cache_root()), "freed_bytes": freed,
+                          "caches": [{"kind": u.kind, "folder": str(u.folder), "entries": u.entries,
+                                      "bytes": u.size_bytes} for u in usage]}, indent=2))
+        return 0
+    if freed is not None:
+        print(f"freed {byte_size(freed)}")
+    for u in usage:
+        print(f"{CACHE_KINDS[u.kind]:<45} {plural(u.entries, 'entry', 'entries'):>12} {byte_size(u.size_bytes):>10}  "
+              f"{u.folder}")
+    return 0
+
+
 COMMANDS = {"gui": cmd_gui, "scan": cmd_scan, "lr-find": cmd_lr_find, "train": cmd_train, "predict": cmd_predict,
-            "evaluate": cmd_evaluate, "export": cmd_export}
+            "evaluate": cmd_evaluate, "export": cmd_export, "cache": cmd_cache}
 
 
 def check_arguments(args: argparse.Namespace) -> str | None:

@@ -272,3 +272,33 @@ def test_a_missing_torch_is_one_line_that_names_it(dataset) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith("error: guiclassifier scan needs PyTorch (torch), which is not installed")
+
+
+def test_cache_reports_and_clears_finished_entries_only(capsys) -> None:
+    import json
+
+    from guiclassifier.cli import main
+    from guiclassifier.core.cache_dirs import cache_root
+
+    entry = cache_root() / "activations" / "finished"
+    entry.mkdir(parents=True)
+    (entry / "features.npy").write_bytes(b"x" * 5000)
+    being_written = cache_root() / "activations" / ".being-written.123"  # a running job's, not finished
+    being_written.mkdir()
+    (cache_root() / "resized" / "ab").mkdir(parents=True)
+    (cache_root() / "resized" / "ab" / "photo.jpg").write_bytes(b"y" * 3000)
+    assert main(["cache", "--json"]) == 0
+    before = {c["kind"]: c for c in json.loads(capsys.readouterr().out)["caches"]}
+    assert (before["activations"]["entries"], before["activations"]["bytes"]) == (1, 5000)
+    assert (before["resized"]["entries"], before["resized"]["bytes"]) == (1, 3000)
+    assert main(["cache", "--clear"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("freed 8.0 kB") and "0 entries" in out
+    assert not entry.exists() and being_written.is_dir()
+
+
+def test_byte_sizes_read_as_a_file_manager_shows_them() -> None:
+    from guiclassifier.core.text import byte_size
+
+    assert [byte_size(n) for n in (0, 1, 999, 1000, 49_400_000, 1_200_000_000)] == \
+        ["0 bytes", "1 byte", "999 bytes", "1.0 kB", "49.4 MB", "1.2 GB"]
