@@ -214,9 +214,9 @@ class FitRun:
 
     # ----- how it ended -----------------------------------------------------------------------
 
-    def diverge(self, loss: float) -> None:
+    def diverge(self, loss: float, what: str = "loss") -> None:
         self.diverged = True
-        self.message = (f"Training diverged in epoch {self.epoch + 1} (the loss became "
+        self.message = (f"Training diverged in epoch {self.epoch + 1} (the {what} became "
                         f"{'NaN' if math.isnan(loss) else 'infinite'}): the weights from "
                         f"{'the end of epoch ' + str(self.epoch) if self.epoch else 'before this fit'} "
                         "were kept. Try a learning rate about 10x lower.")

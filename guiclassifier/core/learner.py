@@ -450,9 +450,14 @@ class Learner:
         return True
 
     def _end_epoch(self, run: FitRun) -> None:
-        """Validate, then book the epoch: undo it if it collapsed, else judge its cycle."""
+        """Validate, then book the epoch: undo it if its validation loss is not a number or it
+        collapsed, else judge its cycle."""
         broadcast_state(self.model, self.dist, buffers_only=True)
         valid_loss, accuracy = self._validate(run.emit, run.cancel)
+        if math.isfinite(accuracy) and not math.isfinite(valid_loss):  # images seen, loss not a number
+            self._restore_state(run.last_good, None)  # seen with float16 on a GPU: logits overflowed
+            run.diverge(valid_loss, "validation loss")
+            return
         loss_sum, n_images = sum_across(run.epoch_loss(), self.dist, self.device)
         record = run.epoch_record(loss_sum, n_images, valid_loss, accuracy)
         if run.collapses(accuracy):

@@ -267,6 +267,31 @@ def test_model_files_keep_how_the_model_was_trained(tiny_learner: Learner, tmp_p
     assert (old.opt_name, old.train_bn) == ("sgd", False)
 
 
+def test_a_validation_loss_that_is_not_a_number_stops_the_fit(tiny_learner: Learner,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen on a GPU: float16 logits overflowed in validation while the training loss stayed finite,
+    and the fit went on with a NaN validation loss as if nothing had happened."""
+    real = tiny_learner._validate
+    calls = {"n": 0}
+
+    def overflowing(emit, cancel):
+        calls["n"] += 1
+        loss, accuracy = real(emit, cancel)
+        return (math.nan if calls["n"] == 2 else loss), accuracy
+
+    monkeypatch.setattr(tiny_learner, "_validate", overflowing)
+    first: dict = {}
+
+    def keep_epoch_one(event) -> None:
+        if isinstance(event, EpochEnded) and event.epoch == 0:
+            first.update({k: v.clone() for k, v in tiny_learner.model.state_dict().items()})
+
+    result = tiny_learner.fit(0.01, 3, callbacks=keep_epoch_one)
+    assert result.diverged and result.failed and result.epochs_done == 1
+    assert "the validation loss became NaN" in result.message and "end of epoch 1" in result.message
+    assert all(torch.equal(first[k], v) for k, v in tiny_learner.model.state_dict().items())
+
+
 def test_every_long_call_reports_a_stop_in_its_result(tiny_learner) -> None:
     """One cancellation convention: fit, lr_find, predict_files, evaluate and interpret return
     normally when stopped, and their result says so (what was finished, if anything)."""
