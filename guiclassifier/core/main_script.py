@@ -8,6 +8,7 @@ in every loading process and wait there for ever, and the window would wait for 
 from __future__ import annotations
 
 import ast
+import functools
 import logging
 import multiprocessing
 import sys
@@ -26,6 +27,7 @@ def _is_main_guard(test: ast.expr) -> bool:
         any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
 
 
+@functools.cache  # asked for every loader (each epoch): the script is read once
 def unguarded_main_script() -> Path | None:
     """The main script, if new processes would run it again and it has no main guard at its top
     level; None for `python -m ...` (never run again), an interactive session or a guarded script."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog
 
 from guiclassifier.core.errors import GuiClassifierError
 from guiclassifier.core.recipe import Recipe
@@ -21,10 +21,6 @@ class ModelFiles:
     def __init__(self, window: MainWindow) -> None:
         self.window = window
 
-    @property
-    def _parent(self) -> QWidget:
-        return self.window
-
     def _suggested(self, name: str) -> str:
         """Where a save dialog starts: beside the model's file, else in the last folder used for
         models, else the home folder (never the folder the app happened to start in)."""
@@ -38,7 +34,7 @@ class ModelFiles:
 
     def choose_model(self) -> None:
         settings = self.window.settings
-        path, _ = QFileDialog.getOpenFileName(self._parent, "Open a model",
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open a model",
                                               settings.value("last_model_dir", str(Path.home())),
                                               f"{MODEL_FILTER};;All files (*)")
         if path:
@@ -69,7 +65,7 @@ class ModelFiles:
         workspace = self.window.workspace
         if workspace.learner is None or self.window.runner.busy:
             return False
-        path, _ = QFileDialog.getSaveFileName(self._parent, "Save the model",
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save the model",
                                               workspace.model_path or self._suggested("model.gcm"), MODEL_FILTER)
         if path:
             self._remember_folder(path)
@@ -92,7 +88,7 @@ class ModelFiles:
         if learner is None or self.window.runner.busy:
             return
         stem = Path(self.window.workspace.model_path or "model.gcm").stem
-        path, chosen = QFileDialog.getSaveFileName(self._parent, "Export the model", self._suggested(f"{stem}.onnx"),
+        path, chosen = QFileDialog.getSaveFileName(self.window, "Export the model", self._suggested(f"{stem}.onnx"),
                                                    "ONNX (*.onnx);;torch.export program (*.pt2)")
         if not path:
             return
@@ -104,7 +100,7 @@ class ModelFiles:
                                f"{exported.description.name})")
 
     def save_recipe(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self._parent, "Save the recipe", self._suggested("recipe.json"),
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save the recipe", self._suggested("recipe.json"),
                                               "Recipes (*.json)")
         if not path:
             return
@@ -116,7 +112,7 @@ class ModelFiles:
         self.window.set_status(f"Saved the recipe to {path}")
 
     def load_recipe(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self._parent, "Load a recipe", self._suggested(""), "Recipes (*.json)")
+        path, _ = QFileDialog.getOpenFileName(self.window, "Load a recipe", self._suggested(""), "Recipes (*.json)")
         if not path:
             return
         try:

@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from guiclassifier.workspace.engine import load_engine
 from guiclassifier.workspace.settings import DataSettings, ModelKey, RunSettings
 
 if TYPE_CHECKING:
@@ -117,8 +118,6 @@ class ModelOpened:
 # ----- jobs -------------------------------------------------------------------------------------
 
 def load_engine_job(cb: Callback, cancel: CancelToken) -> EngineLoaded:
-    from guiclassifier.workspace.engine import load_engine
-
     load_engine()
     return EngineLoaded()
 

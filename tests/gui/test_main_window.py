@@ -146,13 +146,19 @@ def test_stop_takes_effect_within_a_batch(loaded, qtbot) -> None:
     assert loaded.last_error is None
 
 
-def test_closing_mid_run_stops_the_worker_cleanly(make_window, dataset, qtbot, monkeypatch) -> None:
+def start_long_run(make_window, dataset, qtbot):
+    """A window training for 40 epochs through the body: long enough to close or stop mid-run."""
     window = make_window()
     window.open_dataset(str(dataset))
     wait_idle(qtbot, window)
     window.model_panel.precompute_check.setChecked(False)
     window.training_panel.cycles_spin.setValue(40)
     window.training_panel.train_button.click()
+    return window
+
+
+def test_closing_mid_run_stops_the_worker_cleanly(make_window, dataset, qtbot, monkeypatch) -> None:
+    window = start_long_run(make_window, dataset, qtbot)
     qtbot.waitUntil(lambda: window.plots.loss_plot.batches > 0, timeout=60_000)
     asked = []
     monkeypatch.setattr(window, "confirm_stop_and_quit", lambda: asked.append(1) or True)
@@ -164,12 +170,7 @@ def test_quitting_mid_run_then_keeping_the_window_shows_the_stopped_run(make_win
                                                                        monkeypatch) -> None:
     """Stop and quit, then Cancel at "Save changes?": the window stays, saying what the stop did,
     with the epochs trained so far counted as unsaved work."""
-    window = make_window()
-    window.open_dataset(str(dataset))
-    wait_idle(qtbot, window)
-    window.model_panel.precompute_check.setChecked(False)
-    window.training_panel.cycles_spin.setValue(40)
-    window.training_panel.train_button.click()
+    window = start_long_run(make_window, dataset, qtbot)
     qtbot.waitUntil(lambda: window.plots.metrics_table.rowCount() > 0, timeout=60_000)
     monkeypatch.setattr(window, "confirm_stop_and_quit", lambda: True)
     monkeypatch.setattr(window, "unsaved_answer", lambda doing: "cancel")
@@ -180,12 +181,7 @@ def test_quitting_mid_run_then_keeping_the_window_shows_the_stopped_run(make_win
 
 
 def test_closing_can_be_declined(make_window, dataset, qtbot, monkeypatch) -> None:
-    window = make_window()
-    window.open_dataset(str(dataset))
-    wait_idle(qtbot, window)
-    window.training_panel.cycles_spin.setValue(40)
-    window.model_panel.precompute_check.setChecked(False)
-    window.training_panel.train_button.click()
+    window = start_long_run(make_window, dataset, qtbot)
     monkeypatch.setattr(window, "confirm_stop_and_quit", lambda: False)
     assert not window.close()
     assert window.runner.busy
