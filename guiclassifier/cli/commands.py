@@ -139,11 +139,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true")
     p.add_argument("--json", action="store_true")
     _add_common(p)
-    p = _command(sub, "cache", "how much the activation and photo caches hold; --clear empties them",
-                 "guiclassifier cache --clear")
-    p.add_argument("--clear", action="store_true", help="remove every cached entry (rebuilt when needed)")
+    p = _command(sub, "cache", "how much the activation and photo caches hold, and their limit; "
+                 "--clear empties them", "guiclassifier cache --limit 10GB")
+    p.add_argument("--clear", action="store_true",
+                   help="remove every cached entry not in use by a running job (rebuilt when needed)")
+    p.add_argument("--limit", type=_cache_limit, metavar="SIZE|auto", default=argparse.SUPPRESS,
+                   help="most the caches may hold (e.g. 10GB); the entries used longest ago are removed "
+                        "beyond it. auto (the default): 5GB, or a fifth of the free disk when that is less")
     p.add_argument("--json", action="store_true")
     return parser
+
+
+def _cache_limit(text: str) -> int | None:
+    from guiclassifier.core.text import parse_byte_size
+
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return parse_byte_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _version() -> str:
@@ -474,21 +489,36 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from guiclassifier.core.cache_dirs import CACHE_KINDS, cache_root, cache_usage, clear_caches
+    from guiclassifier.core.cache_dirs import CACHE_KINDS, Removal, cache_report, cache_root, clear_caches, trim_caches
+    from guiclassifier.core.cache_limit import AUTOMATIC_LIMIT, choose_limit
     from guiclassifier.core.text import byte_size, plural
 
-    freed = clear_caches() if args.clear else None
-    usage = cache_usage()
+    root = cache_root()
+    removal: Removal | None = None
+    if "limit" in args:  # absent unless given; None for auto
+        choose_limit(root, args.limit)
+        removal = trim_caches(root)
+    if args.clear:
+        removal = clear_caches(root)
+    report = cache_report(root)
     if args.json:
-        print(json.dumps({"root": str(cache_root()), "freed_bytes": freed,
+        print(json.dumps({"root": str(root), "limit_bytes": report.limit_bytes,
+                          "limit_automatic": report.limit_automatic,
+                          "freed_bytes": removal.freed_bytes if removal else None,
+                          "kept_in_use": removal.kept_in_use if removal else None,
                           "caches": [{"kind": u.kind, "folder": str(u.folder), "entries": u.entries,
-                                      "bytes": u.size_bytes} for u in usage]}, indent=2))
+                                      "bytes": u.size_bytes} for u in report.usage]}, indent=2))
         return 0
-    if freed is not None:
-        print(f"freed {byte_size(freed)}")
-    for u in usage:
+    if removal is not None and (args.clear or removal.removed or removal.kept_in_use):
+        kept = f"; {plural(removal.kept_in_use, 'entry', 'entries')} in use by a running job kept" \
+            if removal.kept_in_use else ""
+        print(f"freed {byte_size(removal.freed_bytes)}{kept}")
+    for u in report.usage:
         print(f"{CACHE_KINDS[u.kind]:<45} {plural(u.entries, 'entry', 'entries'):>12} {byte_size(u.size_bytes):>10}  "
               f"{u.folder}")
+    how = f"automatic: {AUTOMATIC_LIMIT}" if report.limit_automatic else "set with --limit"
+    print(f"{'in all':<45} {'':>12} {byte_size(report.total_bytes):>10}  limit {byte_size(report.limit_bytes)} "
+          f"({how})")
     return 0
 
 

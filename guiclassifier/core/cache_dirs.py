@@ -1,19 +1,39 @@
 """Where the on-disk caches live (one folder, a subfolder per kind: activations, resized images),
-how much they hold, and clearing them.
+how much they hold, and keeping them under their limit (core.cache_limit) by removing the least
+recently used entries.
+
+An entry is an activation folder (core.precompute) or one shrunk photo (core.resized). Readers
+mark an entry used (`mark_used`: its modification time); eviction removes the entries used
+longest ago first, never one a job holds a lease on (core.cache_lease), and one process evicts
+at a time. Names starting with "." are entries being written or deleted: they are not counted,
+and are deleted once stale (left by a process that was killed).
 
 The user cache folder by default; GUICLASSIFIER_CACHE_DIR moves all of them (tests, shared disks).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
+from guiclassifier.core.cache_lease import REMOVING_PREFIX, exclusive, remove_unless_in_use
+from guiclassifier.core.cache_limit import cache_limit, chosen_limit
+
 CACHE_DIR_ENV = "GUICLASSIFIER_CACHE_DIR"
+STALE_AFTER_S = 2 * 24 * 3600
+"""A dot-named temporary entry untouched this long was left by a process that was killed."""
+TRIM_LOCK = ".trim.lock"
+USED_MARK = {"activations": "meta.json"}
+"""The file whose modification time says when an entry folder was last used."""
+
+log = logging.getLogger(__name__)
 
 
 def cache_root() -> Path:
@@ -27,6 +47,14 @@ CACHE_KINDS = {"activations": "activations of the frozen body (precompute)",
 
 
 @dataclass(frozen=True)
+class CacheEntry:
+    kind: str
+    path: Path
+    size_bytes: int
+    last_used: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
 class CacheUsage:
     kind: str
     folder: Path
@@ -34,38 +62,181 @@ class CacheUsage:
     size_bytes: int
 
 
-def _size(path: Path) -> int:
-    if path.is_symlink() or path.is_file():
-        return path.lstat().st_size
-    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+@dataclass(frozen=True)
+class Removal:
+    """What a trim or a clear did: `kept_in_use` entries were passed over because a job uses them."""
+
+    freed_bytes: int = 0
+    removed: int = 0
+    kept_in_use: int = 0
 
 
-def _finished_entries(folder: Path) -> list[Path]:
-    """A cache folder's entries; names starting with "." are being written by a running job."""
-    return [p for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
+def mark_used(path: Path) -> None:
+    """Note that a cache entry (its mark file, or a single-file entry) was just used; a cache that
+    cannot be written (read-only) is used all the same."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass  # removed meanwhile
+    return total
+
+
+def _activation_entries(folder: Path) -> Iterator[CacheEntry]:
+    for item in os.scandir(folder):
+        if item.name.startswith("."):
+            continue
+        path = Path(item.path)
+        try:
+            if item.is_dir(follow_symlinks=False):
+                mark = path / USED_MARK["activations"]
+                used = mark.stat().st_mtime if mark.exists() else item.stat(follow_symlinks=False).st_mtime
+                yield CacheEntry("activations", path, _tree_size(path), used)
+            else:
+                st = item.stat(follow_symlinks=False)
+                yield CacheEntry("activations", path, st.st_size, st.st_mtime)
+        except OSError:
+            continue  # removed meanwhile
+
+
+def _file_entries(kind: str, folder: Path) -> Iterator[CacheEntry]:
+    """Every file under `folder` is an entry (shrunk photos: <side>/<xx>/<digest>.jpg)."""
+    for dirpath, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.startswith("."):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            yield CacheEntry(kind, Path(path), st.st_size, st.st_mtime)
+
+
+def cache_entries(root: Path | None = None) -> list[CacheEntry]:
+    """Every finished entry of every cache."""
+    root = root or cache_root()
+    entries: list[CacheEntry] = []
+    for kind in CACHE_KINDS:
+        folder = root / kind
+        if not folder.is_dir():
+            continue
+        try:
+            entries.extend(_activation_entries(folder) if kind in USED_MARK else _file_entries(kind, folder))
+        except OSError:
+            continue
+    return entries
 
 
 def cache_usage(root: Path | None = None) -> list[CacheUsage]:
     """How much each cache holds, in entries and bytes."""
     root = root or cache_root()
-    usage = []
+    entries = cache_entries(root)
+    return [CacheUsage(kind, root / kind, sum(1 for e in entries if e.kind == kind),
+                       sum(e.size_bytes for e in entries if e.kind == kind)) for kind in CACHE_KINDS]
+
+
+@dataclass(frozen=True)
+class CacheReport:
+    """What the caches hold and may hold (`limit_automatic`: no limit chosen; see core.cache_limit)."""
+
+    root: Path
+    usage: tuple[CacheUsage, ...]
+    total_bytes: int
+    limit_bytes: int
+    limit_automatic: bool
+
+
+def cache_report(root: Path | None = None) -> CacheReport:
+    root = root or cache_root()
+    usage = tuple(cache_usage(root))
+    total = sum(u.size_bytes for u in usage)
+    return CacheReport(root, usage, total, cache_limit(root, total), chosen_limit(root) is None)
+
+
+def _remove(entries: list[CacheEntry], enough: int | None) -> Removal:
+    """Remove `entries` in order, skipping those in use, until `enough` bytes are freed (None: all)."""
+    freed = removed = in_use = 0
+    for entry in entries:
+        if enough is not None and freed >= enough:
+            break
+        if remove_unless_in_use(entry.path):
+            freed += entry.size_bytes
+            removed += 1
+        elif entry.path.exists():
+            in_use += 1
+    return Removal(freed, removed, in_use)
+
+
+def _remove_leftovers(root: Path, now: float) -> None:
+    """Entries half-deleted (any age) or half-written by a process that was killed (stale)."""
     for kind in CACHE_KINDS:
-        entries = _finished_entries(root / kind)
-        usage.append(CacheUsage(kind, root / kind, len(entries), sum(_size(e) for e in entries)))
-    return usage
+        for dirpath, dirs, files in os.walk(root / kind):
+            for name in [*dirs, *files]:
+                if not name.startswith("."):
+                    continue
+                path = os.path.join(dirpath, name)
+                try:
+                    stale = now - os.lstat(path).st_mtime > STALE_AFTER_S
+                except OSError:
+                    continue
+                if name.startswith(REMOVING_PREFIX) or stale:
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        try:
+                            os.unlink(path)
+                        except OSError:
+                            pass
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
 
 
-def clear_caches(root: Path | None = None) -> int:
-    """Remove every finished entry of every cache; returns the bytes freed. Entries a running job
-    is writing are left; one it is reading stays readable until it closes it (on Linux and macOS),
-    and one that cannot be removed now (in use on Windows) is left for next time."""
-    freed = 0
-    for usage in cache_usage(root):
-        for entry in _finished_entries(usage.folder):
-            size = _size(entry)
-            try:
-                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-            except OSError:
-                continue
-            freed += size
-    return freed
+def trim_caches(root: Path | None = None) -> Removal:
+    """Bring the caches under their limit, least recently used entries first. Entries in use stay
+    (the caches may then stay over the limit until they are released). Returns at once, removing
+    nothing, while another process is trimming the same caches."""
+    root = root or cache_root()
+    if not root.is_dir():
+        return Removal()
+    with exclusive(root / TRIM_LOCK) as mine:
+        if not mine:
+            return Removal()
+        _remove_leftovers(root, time.time())
+        entries = cache_entries(root)
+        total = sum(e.size_bytes for e in entries)
+        over = total - cache_limit(root, total)
+        if over <= 0:
+            return Removal()
+        removal = _remove(sorted(entries, key=lambda e: e.last_used), over)
+    if removal.removed:
+        log.info("cache over its limit: removed %d least recently used entries", removal.removed)
+    return removal
+
+
+def trim_caches_quietly() -> None:
+    """trim_caches() of the default caches after a job wrote to them; trouble is logged, never raised:
+    a cache that cannot be trimmed must not stop training."""
+    try:
+        trim_caches()
+    except OSError as exc:
+        log.warning("could not trim the cache: %s", exc)
+
+
+def clear_caches(root: Path | None = None) -> Removal:
+    """Remove every finished entry of every cache, except those a running job is using. Entries
+    being written are left; one that cannot be removed now (a file open on Windows) stays for
+    next time."""
+    root = root or cache_root()
+    if root.is_dir():
+        _remove_leftovers(root, time.time())
+    return _remove(cache_entries(root), None)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from guiclassifier.core.cache_dirs import trim_caches_quietly
 from guiclassifier.core.cancel import Cancelled, CancelToken
 from guiclassifier.core.checkpoint import Checkpoint, CheckpointConfig, TrainingState, read_checkpoint
 from guiclassifier.core.checkpoint_writer import CheckpointWriter
@@ -477,6 +478,8 @@ class Learner:
             self._restore_state(best.model, best.optimizer)
         result = run.result()
         self.history.append(run.history_entry(result, self._precompute, self.describe_trainable()))
+        if self._is_main:
+            trim_caches_quietly()  # the fit may have added shrunk photos (core.resized)
         run.end(result)
         return result
 

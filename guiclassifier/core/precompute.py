@@ -6,7 +6,9 @@ core.resized), the cache format (bumped when features are computed differently),
 file's path, label, size and modification time. Change any of
 them and the key changes, so a stale entry can never be served (fastai 0.7 keyed by file names
 and served stale activations). Entries are written to a temporary folder and renamed into place,
-so a cancelled run or a second process never leaves a half-written entry behind.
+so a cancelled run or a second process never leaves a half-written entry behind. A job holds
+a lease on each entry it reads (core.cache_lease), so trimming the cache to its limit (done after
+an entry is written; core.cache_dirs) never removes one in use.
 
 A new entry copies the rows of files that an older entry of the same body and reading already holds
 (same path, size and modification time), so moving, adding or fixing a few images recomputes only
@@ -21,13 +23,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from guiclassifier.core.cache_dirs import cache_root
+from guiclassifier.core.cache_dirs import USED_MARK, cache_root, mark_used, trim_caches_quietly
+from guiclassifier.core.cache_lease import Lease, hold
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.data import ImageData, Item
 from guiclassifier.core.device import to_device
@@ -84,10 +87,11 @@ def cache_key(items: Sequence[Item], how: str, digest: str, stamps: Sequence[str
     return h.hexdigest()[:32]
 
 
-def _reusable_rows(cache_dir: Path, digest: str, how: str, stamps: Sequence[str]
+def _reusable_rows(cache_dir: Path, digest: str, how: str, stamps: Sequence[str], opened: list[Activations]
                    ) -> dict[int, tuple[np.ndarray, int]]:
     """For each position of `stamps` that an older entry of the same body and reading computed:
-    (that entry's features, its row). Entries that cannot be read are passed over."""
+    (that entry's features, its row). Entries that cannot be read are passed over; those read
+    are added to `opened`, which holds their leases."""
     wanted = {stamp: i for i, stamp in enumerate(stamps) if not stamp.endswith("\0missing")}
     found: dict[int, tuple[np.ndarray, int]] = {}
     if not cache_dir.is_dir():
@@ -105,6 +109,7 @@ def _reusable_rows(cache_dir: Path, digest: str, how: str, stamps: Sequence[str]
             entry = _open_entry(folder)
         except (OSError, ValueError):
             continue
+        opened.append(entry)  # leased until the caller has copied the rows
         for row in entry.rows.tolist():
             i = wanted.get(old[row]) if row < len(old) else None
             if i is not None and i not in found:
@@ -120,6 +125,7 @@ class Activations:
     labels: np.ndarray  # (n_items,) int64
     rows: np.ndarray  # indices of rows whose image could be read
     path: Path
+    lease: Lease | None = field(default=None, compare=False, repr=False)  # the entry is in use while held
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -144,8 +150,16 @@ class Activations:
 
 
 def _open_entry(folder: Path) -> Activations:
+    """The entry in `folder`, leased and marked used; FileNotFoundError when it is gone (removed by a
+    trim the moment before its lease was taken)."""
+    lease = hold(folder)
+    mark = folder / USED_MARK["activations"]
+    if not mark.is_file():
+        lease.close()
+        raise FileNotFoundError(mark)
+    mark_used(mark)
     return Activations(np.load(folder / "features.npy", mmap_mode="r"), np.load(folder / "labels.npy"),
-                       np.load(folder / "rows.npy"), folder)
+                       np.load(folder / "rows.npy"), folder, lease)
 
 
 def activations(model: Classifier, data: ImageData, split: str, items: Sequence[Item], device: torch.device,
@@ -169,7 +183,8 @@ def activations(model: Classifier, data: ImageData, split: str, items: Sequence[
             shutil.rmtree(folder, ignore_errors=True)  # damaged entry: rebuild it below
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    reused = _reusable_rows(cache_dir, digest, how, stamps)
+    older: list[Activations] = []
+    reused = _reusable_rows(cache_dir, digest, how, stamps, older)
     todo = [i for i in range(len(items)) if i not in reused]
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
     try:
@@ -200,8 +215,12 @@ def activations(model: Classifier, data: ImageData, split: str, items: Sequence[
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    entry = _open_entry(folder)  # leased before the trim below, which then passes over it
+    older.clear()
+    if cache_dir == default_cache_dir():  # never trim folders that are not the app's own
+        trim_caches_quietly()
     emit(PrecomputeEnded(split, len(items), False, clock.elapsed(), len(todo)))
-    return _open_entry(folder)
+    return entry
 
 
 def _compute_rows(model: Classifier, data: ImageData, items: Sequence[Item], rows: Sequence[int],

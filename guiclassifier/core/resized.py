@@ -8,7 +8,8 @@ decoded once (JPEGs at reduced scale), shrunk, and kept as a small JPEG that lat
 A copy is named by a hash of the file's path, size, modification time and the side it was
 shrunk to, so an edited or replaced photo gets a new copy and never a stale one. Copies are
 written to a temporary name and renamed into place (loading processes may race for one); when
-the cache cannot be written (disk full, read-only) training goes on from the originals.
+the cache cannot be written (disk full, read-only) training goes on from the originals. Each
+copy is an entry of the cache's least-recently-used limit (core.cache_dirs; trimmed when a fit ends).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from guiclassifier.core.cache_dirs import cache_root
+from guiclassifier.core.cache_dirs import cache_root, mark_used
 from guiclassifier.core.errors import ImageError
 from guiclassifier.core.images import open_rgb, open_rgb_and_size
 
@@ -54,9 +55,11 @@ class ImageReader:
         copy = self.copy_path(path)
         if copy is not None:
             try:
-                return open_rgb(copy)
+                img = open_rgb(copy)
+                mark_used(copy)  # the cache's limit removes copies used longest ago first
+                return img
             except ImageError:
-                pass  # no copy yet (or a damaged one): made below
+                pass  # no copy yet (or a damaged one, or one a trim removed): made below
         img, (w, h) = open_rgb_and_size(path, draft_size=self.side)
         if copy is not None and min(w, h) > self.side * SHRINK_ABOVE:
             img = shrink(img, self.side)

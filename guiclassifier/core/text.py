@@ -23,3 +23,24 @@ def byte_size(n: int) -> str:
         if n < 1000 or unit == "TB":
             return f"{n:.1f} {unit}"
     raise AssertionError("unreachable")
+
+
+BYTE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+              "t": 10**12, "tb": 10**12}
+
+
+def parse_byte_size(text: str) -> int:
+    """'5GB', '500 MB', '2.5g', '1000' -> bytes (powers of 1000, as byte_size writes them);
+    ValueError with what is wrong."""
+    cleaned = text.strip().lower().replace(" ", "")
+    number = cleaned.rstrip("kmgtb")
+    unit = cleaned[len(number):]
+    if unit not in BYTE_UNITS:
+        raise ValueError(f"{text!r} is not a size: write it like 5GB, 500MB or 2.5GB")
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size: write it like 5GB, 500MB or 2.5GB") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{text!r}: a size is a number of bytes, 0 or more")
+    return int(value * BYTE_UNITS[unit])

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from guiclassifier.bundled import demo_path, icon_path
 from guiclassifier.core import events as ev
 from guiclassifier.gui.model_files import ModelFiles
+from guiclassifier.gui.panels.cache_panel import CacheDialog
 from guiclassifier.gui.panels.data_panel import DataPanel
 from guiclassifier.gui.panels.interpret_panel import InterpretPanel
 from guiclassifier.gui.panels.model_panel import ModelPanel
@@ -81,6 +82,7 @@ class MainWindow(QMainWindow):
         self._job_name = ""
         self._on_done: Callable[[Any], None] | None = None
         self._data_path = data_path  # opened once the engine has loaded
+        self.cache_dialog: CacheDialog | None = None
         self._plot_timer = QTimer(self)
         self._plot_timer.setSingleShot(True)
         self._plot_timer.setInterval(PLOT_REFRESH_MS)
@@ -164,6 +166,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Load recipe...", files.load_recipe)
         self.export_action = self._action(file_menu, "Export model...", files.export_model, "Ctrl+E")
         file_menu.addSeparator()
+        self._action(file_menu, "Disk cache...", self.show_cache_dialog)
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
         run_menu = self.menuBar().addMenu("&Run")
         training = self.training_panel
@@ -172,6 +175,14 @@ class MainWindow(QMainWindow):
         self._action(run_menu, "Run recipe", training.start_recipe, "Ctrl+R")
         self._action(run_menu, "Analyse mistakes", self.interpret_panel.start_interpret, "Ctrl+I")
         self._action(run_menu, "Stop", self.stop, "Escape")
+
+    def show_cache_dialog(self) -> CacheDialog:
+        """What the caches hold, their limit, Clear cache (panels.cache_panel): one dialog, kept."""
+        if self.cache_dialog is None:
+            self.cache_dialog = CacheDialog(self)
+        self.cache_dialog.show()
+        self.cache_dialog.raise_()
+        return self.cache_dialog
 
     def _action(self, menu: QMenu, text: str, slot: Callable[[], Any], shortcut: Any = None) -> QAction:
         action = QAction(text, self)

@@ -297,6 +297,28 @@ def test_cache_reports_and_clears_finished_entries_only(capsys) -> None:
     assert not entry.exists() and being_written.is_dir()
 
 
+def test_cache_limit_is_set_applied_and_reported(capsys) -> None:
+    import json
+    import time
+
+    from guiclassifier.cli import main
+    from guiclassifier.core.cache_dirs import cache_root
+    from tests.core.test_cache_limit import fake_entry
+
+    for i in range(5):
+        fake_entry(cache_root(), f"e{i}", time.time() - 100 + i)
+    assert main(["cache", "--limit", "2.5kB"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("freed 3.0 kB\n") and "limit 2.5 kB (set with --limit)" in out
+    assert sorted(p.name for p in (cache_root() / "activations").iterdir()) == ["e3", "e4"]
+    assert main(["cache", "--limit", "auto", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["limit_automatic"] and 0 < report["limit_bytes"] <= 5_000_000_000
+    with pytest.raises(SystemExit) as exit_:
+        main(["cache", "--limit", "lots"])
+    assert exit_.value.code == 2 and "'lots' is not a size" in capsys.readouterr().err
+
+
 def test_byte_sizes_read_as_a_file_manager_shows_them() -> None:
     from guiclassifier.core.text import byte_size
 

@@ -127,3 +127,20 @@ def test_loaders_read_big_photos_through_copies_unless_turned_off(tmp_path: Path
     assert with_copies.shape == without.shape == (4, 3, 32, 32)
     assert (with_copies - without).abs().mean() < 0.03
     assert sorted(default_resized_dir().rglob("*.jpg")) == copies  # the plain loader made none
+
+
+def test_reading_a_copy_marks_it_used_and_a_trimmed_copy_is_made_again(tmp_path: Path, monkeypatch) -> None:
+    from guiclassifier.core.cache_dirs import cache_root, clear_caches
+
+    big = photo(tmp_path / "big.jpg", (600, 400), (200, 30, 30))
+    reader = ImageReader(side=64, folder=str(cache_root() / "resized"))
+    reader(str(big))
+    copy = reader.copy_path(str(big))
+    assert copy is not None
+    os.utime(copy, (1, 1))
+    reader(str(big))
+    assert copy.stat().st_mtime > 1  # what the cache's limit goes by: last used now
+    decodes = count_decodes(monkeypatch)
+    assert clear_caches().removed == 1 and not copy.exists()
+    assert reader(str(big)).size == (96, 64)  # from the original, and the copy is back
+    assert decodes == [str(big)] and copy.is_file()
