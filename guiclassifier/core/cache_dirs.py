@@ -17,7 +17,6 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +48,13 @@ CACHE_KINDS = {"activations": "activations of the frozen body (precompute)",
 @dataclass(frozen=True)
 class CacheEntry:
     kind: str
-    path: Path
+    path: str  # not a Path: a cache can hold 100,000 entries, and making Paths took most of a scan
     size_bytes: int
     last_used: float  # seconds since the epoch
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
 
 
 @dataclass(frozen=True)
@@ -91,51 +94,69 @@ def _tree_size(path: Path) -> int:
     return total
 
 
-def _activation_entries(folder: Path) -> Iterator[CacheEntry]:
+Leftover = tuple[str, float]
+"""A dot-named path in a cache (being written or deleted, or left by a killed process), its mtime."""
+
+
+def _scan_entry_folders(kind: str, folder: Path, entries: list[CacheEntry], leftovers: list[Leftover]) -> None:
+    """Each item of `folder` is an entry (activations: one folder per entry)."""
     for item in os.scandir(folder):
-        if item.name.startswith("."):
-            continue
-        path = Path(item.path)
         try:
-            if item.is_dir(follow_symlinks=False):
-                mark = path / USED_MARK["activations"]
-                used = mark.stat().st_mtime if mark.exists() else item.stat(follow_symlinks=False).st_mtime
-                yield CacheEntry("activations", path, _tree_size(path), used)
+            st = item.stat(follow_symlinks=False)
+            if item.name.startswith("."):
+                leftovers.append((item.path, st.st_mtime))
+            elif item.is_dir(follow_symlinks=False):
+                mark = Path(item.path, USED_MARK[kind])
+                used = mark.stat().st_mtime if mark.exists() else st.st_mtime
+                entries.append(CacheEntry(kind, item.path, _tree_size(Path(item.path)), used))
             else:
-                st = item.stat(follow_symlinks=False)
-                yield CacheEntry("activations", path, st.st_size, st.st_mtime)
+                entries.append(CacheEntry(kind, item.path, st.st_size, st.st_mtime))
         except OSError:
             continue  # removed meanwhile
 
 
-def _file_entries(kind: str, folder: Path) -> Iterator[CacheEntry]:
+def _scan_entry_files(kind: str, folder: Path, entries: list[CacheEntry], leftovers: list[Leftover]) -> None:
     """Every file under `folder` is an entry (shrunk photos: <side>/<xx>/<digest>.jpg)."""
     for dirpath, dirs, files in os.walk(folder):
+        leftovers.extend(_leftover(os.path.join(dirpath, d)) for d in dirs if d.startswith("."))
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
-            if name.startswith("."):
-                continue
             path = os.path.join(dirpath, name)
             try:
                 st = os.lstat(path)
             except OSError:
                 continue
-            yield CacheEntry(kind, Path(path), st.st_size, st.st_mtime)
+            if name.startswith("."):
+                leftovers.append((path, st.st_mtime))
+            else:
+                entries.append(CacheEntry(kind, path, st.st_size, st.st_mtime))
+
+
+def _leftover(path: str) -> Leftover:
+    try:
+        return path, os.lstat(path).st_mtime
+    except OSError:
+        return path, time.time()  # gone meanwhile: never stale
+
+
+def _scan(root: Path) -> tuple[list[CacheEntry], list[Leftover]]:
+    """Every finished entry of every cache, and the leftovers beside them: one walk."""
+    entries: list[CacheEntry] = []
+    leftovers: list[Leftover] = []
+    for kind in CACHE_KINDS:
+        folder = root / kind
+        try:
+            if folder.is_dir():
+                scan = _scan_entry_folders if kind in USED_MARK else _scan_entry_files
+                scan(kind, folder, entries, leftovers)
+        except OSError:
+            continue
+    return entries, leftovers
 
 
 def cache_entries(root: Path | None = None) -> list[CacheEntry]:
     """Every finished entry of every cache."""
-    root = root or cache_root()
-    entries: list[CacheEntry] = []
-    for kind in CACHE_KINDS:
-        folder = root / kind
-        if not folder.is_dir():
-            continue
-        try:
-            entries.extend(_activation_entries(folder) if kind in USED_MARK else _file_entries(kind, folder))
-        except OSError:
-            continue
-    return entries
+    return _scan(root or cache_root())[0]
 
 
 def cache_usage(root: Path | None = None) -> list[CacheUsage]:
@@ -170,35 +191,25 @@ def _remove(entries: list[CacheEntry], enough: int | None) -> Removal:
     for entry in entries:
         if enough is not None and freed >= enough:
             break
-        if remove_unless_in_use(entry.path):
+        if remove_unless_in_use(Path(entry.path)):
             freed += entry.size_bytes
             removed += 1
-        elif entry.path.exists():
+        elif os.path.lexists(entry.path):
             in_use += 1
     return Removal(freed, removed, in_use)
 
 
-def _remove_leftovers(root: Path, now: float) -> None:
+def _remove_leftovers(leftovers: list[Leftover], now: float) -> None:
     """Entries half-deleted (any age) or half-written by a process that was killed (stale)."""
-    for kind in CACHE_KINDS:
-        for dirpath, dirs, files in os.walk(root / kind):
-            for name in [*dirs, *files]:
-                if not name.startswith("."):
-                    continue
-                path = os.path.join(dirpath, name)
+    for path, mtime in leftovers:
+        if os.path.basename(path).startswith(REMOVING_PREFIX) or now - mtime > STALE_AFTER_S:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
                 try:
-                    stale = now - os.lstat(path).st_mtime > STALE_AFTER_S
+                    os.unlink(path)
                 except OSError:
-                    continue
-                if name.startswith(REMOVING_PREFIX) or stale:
-                    if os.path.isdir(path) and not os.path.islink(path):
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        try:
-                            os.unlink(path)
-                        except OSError:
-                            pass
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
+                    pass
 
 
 def trim_caches(root: Path | None = None) -> Removal:
@@ -211,8 +222,8 @@ def trim_caches(root: Path | None = None) -> Removal:
     with exclusive(root / TRIM_LOCK) as mine:
         if not mine:
             return Removal()
-        _remove_leftovers(root, time.time())
-        entries = cache_entries(root)
+        entries, leftovers = _scan(root)
+        _remove_leftovers(leftovers, time.time())
         total = sum(e.size_bytes for e in entries)
         over = total - cache_limit(root, total)
         if over <= 0:
@@ -236,7 +247,6 @@ def clear_caches(root: Path | None = None) -> Removal:
     """Remove every finished entry of every cache, except those a running job is using. Entries
     being written are left; one that cannot be removed now (a file open on Windows) stays for
     next time."""
-    root = root or cache_root()
-    if root.is_dir():
-        _remove_leftovers(root, time.time())
-    return _remove(cache_entries(root), None)
+    entries, leftovers = _scan(root or cache_root())
+    _remove_leftovers(leftovers, time.time())
+    return _remove(entries, None)

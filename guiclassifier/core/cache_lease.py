@@ -86,7 +86,7 @@ def remove_unless_in_use(entry: Path) -> bool:
             return False
     else:
         try:
-            fd = _open_lease_file(entry)
+            fd = _open_lease_file(entry)  # the same file holders lock, so the two exclude each other
         except OSError:
             return False
         try:
@@ -96,7 +96,13 @@ def remove_unless_in_use(entry: Path) -> bool:
             return False
         finally:
             os.close(fd)
-    shutil.rmtree(doomed, ignore_errors=True)  # what is left is deleted by a later trim
+    # A holder or another remover that looked the entry up just before the rename may still create
+    # its lease file in the renamed folder, after a deletion has listed it: delete again.
+    for _ in range(3):
+        shutil.rmtree(doomed, ignore_errors=True)
+        if not os.path.lexists(doomed):
+            break
+    # Whatever is still left is deleted by a later trim (REMOVING_PREFIX).
     return True
 
 

@@ -43,7 +43,7 @@ def fake_copy(root: Path, name: str, used: float, size: int = ENTRY_BYTES) -> Pa
 
 
 def names(root: Path) -> set[str]:
-    return {e.path.name for e in cache_entries(root)}
+    return {e.name for e in cache_entries(root)}
 
 
 def test_trim_keeps_the_cache_under_its_limit_removing_the_least_recently_used() -> None:
@@ -143,10 +143,10 @@ def test_two_processes_trimming_at_once_remove_exactly_the_least_recently_used()
     assert survivors == {"e001"} | {f"e{i:03d}" if i % 3 else f"e{i:03d}.jpg" for i in range(201, 300)}
     for entry in cache_entries(root):  # every survivor whole
         if entry.kind == "activations":
-            assert (entry.path / "features.npy").stat().st_size == ENTRY_BYTES - 20
-            assert (entry.path / "meta.json").is_file()
+            assert (Path(entry.path) / "features.npy").stat().st_size == ENTRY_BYTES - 20
+            assert (Path(entry.path) / "meta.json").is_file()
         else:
-            assert entry.path.stat().st_size == ENTRY_BYTES
+            assert os.stat(entry.path).st_size == ENTRY_BYTES
     assert not [p for p in (root / "activations").iterdir() if p.name.startswith(REMOVING_PREFIX)]
     leased.close()
 
@@ -224,7 +224,7 @@ def test_a_second_run_reuses_its_entries_after_other_entries_were_evicted(datase
     now = time.time()
     for i in range(20):  # what older projects left, used before this run
         fake_entry(cache, f"older{i}", now - 86_400 + i, size=50_000)
-    mine_bytes = sum(e.size_bytes for e in cache_entries(cache) if e.path.name in mine)
+    mine_bytes = sum(e.size_bytes for e in cache_entries(cache) if e.name in mine)
     choose_limit(cache, 2 * mine_bytes + 10_000)  # both datasets' entries (same sizes), none of the older
     assert fit(other) == {"train": False, "valid": False}  # writes two entries, trims the older ones
     assert not any(n.startswith("older") for n in names(cache))
