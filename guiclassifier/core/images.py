@@ -111,3 +111,5 @@ def open_rgb_and_size(path: str | Path, draft_size: int | None = None) -> tuple[
         raise ImageError(str(path), f"cannot be decoded ({text})") from None
     except (ValueError, SyntaxError, EOFError, MemoryError) as exc:
         raise ImageError(str(path), f"cannot be decoded ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise anything on odd files (10.0: AttributeError)
+        raise ImageError(str(path), f"cannot be decoded ({type(exc).__name__}: {exc})") from None

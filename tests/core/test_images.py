@@ -78,3 +78,18 @@ def test_huge_images_are_refused_before_decoding(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(images, "MAX_PIXELS", 100 * 100)
     with pytest.raises(ImageError, match="too large"):
         open_rgb(path)
+
+
+def test_any_exception_from_a_decoder_is_an_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow 10.0 raised AttributeError from exif_transpose on multi-page TIFFs: the scan crashed.
+    from PIL import ImageOps
+
+    path = tmp_path / "odd.png"
+    Image.new("RGB", (8, 8)).save(path)
+
+    def broken(img):
+        raise AttributeError("'NoneType' object has no attribute 'read'")
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", broken)
+    with pytest.raises(ImageError, match="cannot be decoded \\(AttributeError: 'NoneType'"):
+        open_rgb(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 
 from guiclassifier.core.cache_dirs import cache_entries, cache_root
 from guiclassifier.core.cache_lease import hold
@@ -23,8 +24,7 @@ def test_the_dialog_shows_the_caches_and_sets_the_limit(make_window, qtbot) -> N
     for i in range(5):
         fake_copy(cache_root(), f"c{i}", now - 50 + i)
     window = make_window()
-    menu = next(a for a in window.menuBar().actions() if a.text() == "&File").menu()
-    next(a for a in menu.actions() if a.text() == "Disk cache...").trigger()
+    next(a for a in window.findChildren(QAction) if a.text() == "Disk cache...").trigger()  # File menu
     dialog = window.cache_dialog
     settled(dialog, qtbot)
     assert [dialog.rows[k][0].text() for k in ("activations", "resized")] == ["3 entries", "5 entries"]
