@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   guiclassifier resources/demo                    open the window on a dataset
   guiclassifier --debug                           the window, logging expected errors' tracebacks too
   guiclassifier scan resources/demo
+  guiclassifier audit resources/demo --arch mobilenet_v2 --size 64
   guiclassifier lr-find resources/demo --arch mobilenet_v2 --size 64 --plot lr.png
   guiclassifier train resources/demo --arch mobilenet_v2 --size 64 --out demo.gcm
   guiclassifier predict demo.gcm photo.jpg more_photos/ --tta
@@ -82,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", type=Path)
     p.add_argument("--valid-pct", type=float, default=0.2)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_common(p)
+
+    p = _command(sub, "audit", "what is wrong with a dataset: copies, train/valid leaks, labels that look wrong, "
+                 "small or unequal classes, tiny images, images unlike their class",
+                 "guiclassifier audit resources/demo --arch mobilenet_v2 --size 64 --json")
+    _add_data(p)
+    _add_model(p)
+    p.add_argument("--json", action="store_true", help="the findings as JSON: {kind, files, classes, split, score}")
+    p.add_argument("--top", type=int, default=10, help="findings of each kind listed (default 10; --json: all)")
     _add_common(p)
 
     p = _command(sub, "lr-find", "the learning-rate finder's curve and suggestions",
@@ -244,6 +254,42 @@ def _learner_from(args: argparse.Namespace, precompute: bool = False, dist_info:
     arch = _default_arch() if args.arch == "auto" else args.arch
     return Learner.pretrained(arch, data, precompute=precompute, weights=_weights_arg(args.weights),
                               device=args.device, seed=args.seed, dist_info=dist_info)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from guiclassifier.cli.progress import ConsoleReporter
+    from guiclassifier.core.audit import KINDS, audit
+    from guiclassifier.core.cancel import CancelToken
+    from guiclassifier.core.text import plural, printable
+
+    learner = _learner_from(args, precompute=True)
+    token = CancelToken()
+    _install_sigint(token)
+    reporter = ConsoleReporter(quiet=args.quiet or args.json)
+    report = audit(learner, callbacks=reporter, cancel=token)
+    reporter.close()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 1 if report.cancelled else 0
+    stopped = " (stopped: what was found until then)" if report.cancelled else ""
+    print(f"{plural(report.n_images, 'image')} checked{stopped}; "
+          f"{plural(len(report.findings), 'finding')}")
+    for kind, meaning in KINDS.items():
+        found = sorted(report.of_kind(kind), key=lambda f: -f.score)
+        if not found:
+            continue
+        print(f"\n{kind}: {plural(len(found), 'finding')} - {meaning}")
+        for finding in found[:args.top]:
+            print(f"  {printable(finding.detail)}")
+            for path, split in list(zip(finding.files, finding.splits))[:5]:
+                print(f"    {split:<5} {printable(path)}")
+            if len(finding.files) > 5:
+                print(f"    ... and {len(finding.files) - 5} more")
+        if len(found) > args.top:
+            print(f"  ... and {len(found) - args.top} more (--top N, or --json for all)")
+    if report.unreadable:
+        print(f"\n{plural(len(report.unreadable), 'file')} could not be read (see guiclassifier scan)")
+    return 1 if report.cancelled else 0
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
@@ -522,7 +568,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"gui": cmd_gui, "scan": cmd_scan, "lr-find": cmd_lr_find, "train": cmd_train, "predict": cmd_predict,
+COMMANDS = {"gui": cmd_gui, "scan": cmd_scan, "audit": cmd_audit, "lr-find": cmd_lr_find, "train": cmd_train, "predict": cmd_predict,
             "evaluate": cmd_evaluate, "export": cmd_export, "cache": cmd_cache}
 
 

@@ -11,6 +11,7 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from guiclassifier.core.events import (
+    AuditProgress,
     BatchEnded,
     CycleEnded,
     EpochEnded,
@@ -45,6 +46,7 @@ class ConsoleReporter:
         self.quiet = quiet
         self.json_log = json_log
         self._bar: tqdm | None = None
+        self._bar_desc = ""
         self._epoch_offset = 0
 
     def _open_bar(self, total: int, desc: str, unit: str) -> None:
@@ -114,6 +116,11 @@ class ConsoleReporter:
                 self.print(f"      {event.message}")
         elif isinstance(event, FileSkipped):
             self.print(f"      skipped {event.path} during {event.during}: {event.reason}")
+        elif isinstance(event, AuditProgress):
+            if self._bar is None or self._bar_desc != event.step:
+                self._open_bar(event.total, event.step, "step" if event.step != "Reading images" else "img")
+                self._bar_desc = event.step
+            self._advance_to(event.done)
         elif isinstance(event, ScanProgress):
             if self._bar is None:
                 self._open_bar(event.total, "checking images", "file")

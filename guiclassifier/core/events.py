@@ -44,6 +44,17 @@ class PrecomputeEnded(Event):
 
 
 @dataclass(frozen=True)
+class AuditProgress(Event):
+    """A step of the data audit (core.audit): "Reading images", "Comparing images", "Checking labels"."""
+
+    step: str
+    done: int
+    total: int
+    elapsed: float
+    eta: float | None
+
+
+@dataclass(frozen=True)
 class FitStarted(Event):
     total_epochs: int
     batches_per_epoch: int
