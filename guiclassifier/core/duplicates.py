@@ -24,7 +24,6 @@ from guiclassifier.core.fingerprints import Fingerprint, likeness, pixel_digest
 NEIGHBOURS = 10
 NEAR_LIKENESS = 0.996
 """Planted copies: 0.998 and more; different pictures among the nearest neighbours: 0.9934 at most."""
-EXACT_LIKENESS = 0.9999
 BLOCK = 1024
 
 

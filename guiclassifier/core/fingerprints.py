@@ -27,7 +27,7 @@ from guiclassifier.core.images import open_rgb, open_rgb_and_size
 
 COMPARE_SIDE = 24
 CROP_SCALES = (1.0, 0.96, 0.92, 0.88, 0.84)
-HASH_DRAFT = 64
+THUMB_DRAFT = 64
 """Big JPEGs are decoded at reduced scale for the thumbnails: 24x24 pixels need no more."""
 
 
@@ -53,7 +53,7 @@ def views(img: Image.Image) -> np.ndarray:
 
 def fingerprint(path: str) -> Fingerprint:
     """Raises ImageError for a file that cannot be read."""
-    img, (w, h) = open_rgb_and_size(path, draft_size=HASH_DRAFT)
+    img, (w, h) = open_rgb_and_size(path, draft_size=THUMB_DRAFT)
     return Fingerprint(w, h, views(img))
 
 
