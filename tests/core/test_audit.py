@@ -51,8 +51,6 @@ def test_every_planted_leak_is_flagged_as_one(planted) -> None:
         assert set(finding.splits) == {"train", "valid"}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17, open: the k-fold heads are under-confident (wd 0.1 on 64 "
-                   "components) and the suspect rule drops true errors; 3-5 of 7 reach the top 14, the bar is 5")
 def test_planted_label_errors_rank_near_the_top(planted) -> None:
     truth, report, _, _ = planted
     ranked = [f.files[0] for f in sorted(report.of_kind("label_error"), key=lambda f: -f.score)]
