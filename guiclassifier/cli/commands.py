@@ -143,11 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = _command(sub, "evaluate", "accuracy and confusion matrix of a model on a dataset's valid set",
-                 "guiclassifier evaluate demo.gcm resources/demo --tta")
+                 "guiclassifier evaluate demo.gcm resources/demo --tta\n"
+                 "         guiclassifier evaluate demo.gcm resources/demo --set-threshold 0.8")
     p.add_argument("model", type=Path)
     _add_data(p)
     p.add_argument("--tta", action="store_true")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--set-threshold", type=_confidence, metavar="T",
+                   help="save a confidence threshold in the model file: predictions below it say 'not sure' "
+                        "(0 answers everything). The accuracy and share answered at common thresholds are printed")
     _add_common(p)
     p = _command(sub, "cache", "how much the activation and photo caches hold, and their limit; "
                  "--clear empties them", "guiclassifier cache --limit 10GB")
@@ -158,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "beyond it. auto (the default): 5GB, or a fifth of the free disk when that is less")
     p.add_argument("--json", action="store_true")
     return parser
+
+
+def _confidence(text: str) -> float:
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a confidence between 0 and 1 (e.g. 0.8 or 80%)")
+    return value
 
 
 def _cache_limit(text: str) -> int | None:
@@ -439,7 +453,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     results = predict_files(learner, files, tta=args.tta, reference=learner.reference,
                             callbacks=ConsoleReporter(quiet=args.quiet), cancel=token)
     classes = list(learner.classes)
-    rows = [{"path": r.path, "class": classes[r.best], "probability": r.confidence,
+    rows = [{"path": r.path, "class": None if r.answer is None else classes[r.answer], "probability": r.confidence,
+             "best_guess": classes[r.best], "not_sure": r.not_sure,
              "probabilities": dict(zip(classes, r.probabilities)), "warning": r.warning()}
             for r in results if r.error is None]
     skipped = [(str(p), reason) for p, reason in missing] + [(r.path, r.error) for r in results if r.error]
@@ -452,7 +467,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         width = max([len(r["path"]) for r in rows] + [4])
         for row in rows:
             warning = f"  ({row['warning']})" if row["warning"] else ""
-            print(f"{row['path']:<{width}}  {row['class']:<16} {row['probability']:6.1%}{warning}")
+            answer = row["class"] or f"not sure ({row['best_guess']}?)"
+            print(f"{row['path']:<{width}}  {answer:<16} {row['probability']:6.1%}{warning}")
         for path, reason in skipped:
             print(f"{path:<{width}}  skipped: {reason}")
     if results.cancelled:
@@ -476,12 +492,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print("stopped: no figures (the validation set was not finished)", file=sys.stderr)
         return 1
     classes = list(learner.classes)
+    if args.set_threshold is not None:
+        learner.confidence_threshold = args.set_threshold
+        learner.save(args.model)
+    threshold = learner.confidence_threshold
+    at = ev.coverage.at(threshold) if ev.coverage is not None else None
     if args.json:
         print(json.dumps({"accuracy": ev.accuracy, "loss": ev.loss, "n": ev.n, "tta": ev.tta,
-                          "classes": classes, "confusion": [list(r) for r in ev.confusion]}, indent=2))
+                          "classes": classes, "confusion": [list(r) for r in ev.confusion],
+                          "threshold": threshold, "answered": at.coverage if at else None,
+                          "answered_accuracy": at.accuracy if at else None}, indent=2))
         return 0
     print(f"accuracy {ev.accuracy:.1%} on {ev.n} validation images{' with TTA' if ev.tta else ''} "
-          f"(loss {ev.loss:.4f})\n")
+          f"(loss {ev.loss:.4f})")
+    if at is not None and threshold > 0:
+        saved = "saved in the model" if args.set_threshold is not None else "the model's"
+        print(f"with the {threshold:.0%} confidence threshold ({saved}): {at.answered} of {ev.n} answered "
+              f"({at.coverage:.0%}), {at.accuracy:.1%} of them right; the rest 'not sure'")
+    if args.set_threshold is not None and ev.coverage is not None:
+        print("\nthreshold  answered  right")
+        for t in (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99):
+            point = ev.coverage.at(t)
+            print(f"{t:9.0%}  {point.coverage:8.0%}  {point.accuracy:5.1%}")
+    print()
     corner = "actual \\ predicted"
     width = max(len(c) for c in classes + [corner]) + 2
     print(corner.ljust(width) + "".join(c[:10].rjust(11) for c in classes))

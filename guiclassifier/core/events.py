@@ -178,6 +178,7 @@ class FilePredicted(Event):
     error: str | None
     seconds: float
     unfamiliar: bool
+    threshold: float = 0.0  # the model's confidence threshold: below it, "not sure"
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from guiclassifier.core.modelfile import ModelRecord, model_record, read_model_f
 from guiclassifier.core.models import N_GROUPS, Classifier, build_classifier
 from guiclassifier.core.precompute import Activations, activations, body_digest
 from guiclassifier.core.predict import predict_files
+from guiclassifier.core.coverage import CoverageCurve, coverage_curve
 from guiclassifier.core.reference import FeatureReference
 from guiclassifier.core.rng import get_rng_state, seed_everything, set_rng_state
 from guiclassifier.core.schedules import group_lrs
@@ -68,6 +69,7 @@ class Evaluation:
     n: int
     tta: bool
     cancelled: bool = False  # stopped before the end: no figures (accuracy and loss are NaN)
+    coverage: CoverageCurve | None = None  # accuracy against the share answered (core.coverage)
 
 
 @dataclass
@@ -122,6 +124,8 @@ class Learner:
         self._body_version = 0  # bumped whenever the body's weights may have changed
         self._precompute = False
         self.reference: FeatureReference | None = None  # what training images look like (core.reference)
+        # Answers below this confidence are "not sure" (core.coverage); 0 answers everything.
+        self.confidence_threshold = 0.0
         if data is not None and tuple(data.classes) != self.classes:
             raise TrainingError(f"the dataset's classes {list(data.classes)} differ from the model's "
                                 f"{list(self.classes)}")
@@ -147,6 +151,7 @@ class Learner:
                       max_zoom=record.max_zoom, weights_source=record.weights_source, history=list(record.history),
                       **{**record.settings, **kwargs})
         learner.reference = record.reference
+        learner.confidence_threshold = record.confidence_threshold
         return learner
 
     def model_record(self) -> ModelRecord:
@@ -154,7 +159,8 @@ class Learner:
         settings = {"opt": self.opt_name, "momentum": self.momentum, "wd": self.wd, "bn_freeze": self.bn_freeze,
                     "train_bn": self.train_bn}
         return ModelRecord(self.model, self.arch, self.classes, self.size, self.augment, self.max_zoom,
-                           self.weights_source, settings, tuple(self.history), self.reference)
+                           self.weights_source, settings, tuple(self.history), self.reference,
+                           self.confidence_threshold)
 
     @classmethod
     def load(cls, path: str | Path, data: ImageData | None = None, **kwargs: Any) -> Learner:
@@ -409,6 +415,7 @@ class Learner:
         if checkpoints is not None and self._is_main:
             run.listen(CheckpointWriter(checkpoints, run, self.training_state, checkpoint_context))
         self.reference = None  # the features change with training
+        self.confidence_threshold = 0.0  # picked on the old model's confidences: pick again
         try:
             self._begin_fit(run, _resume)
             for epoch in run.epochs():
@@ -623,7 +630,8 @@ class Learner:
         for actual, predicted in zip(targets.tolist(), preds.tolist()):
             confusion[actual, predicted] += 1
         accuracy = float((preds == targets).float().mean()) if len(targets) else math.nan
-        return Evaluation(accuracy, loss, tuple(tuple(r) for r in confusion.tolist()), len(targets), tta)
+        return Evaluation(accuracy, loss, tuple(tuple(r) for r in confusion.tolist()), len(targets), tta,
+                          coverage=coverage_curve(probs.numpy(), targets.numpy()))
 
 
 

@@ -49,6 +49,7 @@ class ModelRecord:
     settings: Mapping[str, Any] = field(default_factory=dict)
     history: tuple[dict[str, Any], ...] = ()
     reference: FeatureReference | None = None
+    confidence_threshold: float = 0.0  # answers below it are "not sure" (core.coverage)
 
 
 def model_payload(record: ModelRecord) -> dict[str, Any]:
@@ -75,6 +76,8 @@ def model_payload(record: ModelRecord) -> dict[str, Any]:
         "history_json": json.dumps(list(record.history)),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    if record.confidence_threshold > 0:
+        payload["confidence_threshold"] = float(record.confidence_threshold)
     if record.reference is not None:
         payload["reference_samples"] = record.reference.samples
         payload["reference_threshold"] = record.reference.threshold
@@ -200,7 +203,13 @@ def model_record(payload: dict[str, Any], path: Path) -> ModelRecord:
     return ModelRecord(model, payload["arch"], classes, int(payload["size"]), payload.get("augment", "side_on"),
                        float(payload.get("max_zoom", 1.1)), WeightsSource("file", Path(path).name, str(path)),
                        {"bn_freeze": bool(payload.get("bn_freeze", False)), **_training_settings(payload)},
-                       tuple(history), _reference(payload, model.n_features))
+                       tuple(history), _reference(payload, model.n_features), _threshold(payload))
+
+
+def _threshold(payload: dict[str, Any]) -> float:
+    """The stored confidence threshold; a missing or malformed one answers everything."""
+    value = payload.get("confidence_threshold", 0.0)
+    return float(value) if isinstance(value, float) and 0.0 <= value < 1.0 else 0.0
 
 
 def _reference(payload: dict[str, Any], n_features: int) -> FeatureReference | None:

@@ -52,6 +52,7 @@ class Predictor(Protocol):
     device: torch.device
     amp: bool
     data: ImageData | None
+    confidence_threshold: float
 
     def split_activations(self, split: str, callbacks: Callback | Sequence[Callback] | None = None,
                           cancel: CancelToken | None = None) -> Activations: ...
@@ -64,6 +65,7 @@ class Prediction:
     error: str | None
     seconds: float
     unfamiliar: bool = False
+    threshold: float = 0.0  # the model's confidence threshold (core.coverage); 0 answers everything
 
     @property
     def best(self) -> int | None:
@@ -74,12 +76,25 @@ class Prediction:
         return 0.0 if self.probabilities is None else max(self.probabilities)
 
     @property
+    def not_sure(self) -> bool:
+        """Below the model's threshold: the model withholds its answer."""
+        return self.probabilities is not None and self.confidence < self.threshold
+
+    @property
+    def answer(self) -> int | None:
+        """The class given as the answer: the best one, or None when the file was unreadable or
+        the model is not sure."""
+        return None if self.not_sure else self.best
+
+    @property
     def low_confidence(self) -> bool:
         return self.probabilities is not None and self.confidence < LOW_CONFIDENCE
 
     def warning(self) -> str:
         if self.unfamiliar:
             return "looks unlike the training images: the answer may be meaningless"
+        if self.not_sure:
+            return f"not sure: below the model's {self.threshold:.0%} confidence threshold"
         if self.low_confidence:
             return "low confidence"
         return ""
@@ -115,6 +130,7 @@ def predict_files(learner: Predictor, paths: Sequence[str | Path], tta: bool = F
     bs = learner.data.bs if learner.data is not None else 32
     read = ImageReader(needed_side(learner.size, learner.max_zoom))  # big JPEGs decoded at reduced scale
     clock = EtaClock(len(paths))
+    threshold = learner.confidence_threshold
     results: list[Prediction] = []
     model = learner.model
     was_training = model.training
@@ -157,11 +173,11 @@ def predict_files(learner: Predictor, paths: Sequence[str | Path], tta: bool = F
                     result = Prediction(path, None, errors[j], per_file)
                 else:
                     result = Prediction(path, tuple(float(v) for v in probs[i]), None, per_file,
-                                        bool(flags[i]) if flags is not None else False)
+                                        bool(flags[i]) if flags is not None else False, threshold)
                     i += 1
                 results.append(result)
                 emit(FilePredicted(len(results) - 1, result.path, result.probabilities, result.error,
-                                   result.seconds, result.unfamiliar))
+                                   result.seconds, result.unfamiliar, result.threshold))
             emit(PredictProgress(len(results), len(paths), clock.elapsed(), clock.eta(len(results))))
     finally:
         prefetch.shutdown(wait=True, cancel_futures=True)
@@ -182,7 +198,8 @@ def _decode(read: ImageReader, paths: Sequence[str]) -> tuple[list[Image.Image],
 
 
 def write_predictions_csv(path: str | Path, classes: Sequence[str], results: Sequence[Prediction]) -> None:
-    """path, predicted class, one column per class probability, and the warning or skip reason."""
+    """path, predicted class (empty when the model is not sure), one column per class probability,
+    and the warning or skip reason."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "predicted", *classes, "warning"])
@@ -190,7 +207,8 @@ def write_predictions_csv(path: str | Path, classes: Sequence[str], results: Seq
             if r.probabilities is None:
                 writer.writerow([r.path, "", *([""] * len(classes)), f"skipped: {r.error}"])
             else:
-                writer.writerow([r.path, classes[r.best], *(f"{p:.6f}" for p in r.probabilities), r.warning()])
+                answer = "" if r.answer is None else classes[r.answer]
+                writer.writerow([r.path, answer, *(f"{p:.6f}" for p in r.probabilities), r.warning()])
 
 
 def reference_from_training(learner: Predictor, callbacks: Callback | Sequence[Callback] | None = None,

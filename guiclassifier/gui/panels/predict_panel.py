@@ -70,7 +70,8 @@ class PredictPanel(PredictView):
         if isinstance(event, ev.FilePredicted) and self.host.job_name == PREDICT_JOB:
             from guiclassifier.core.predict import Prediction
 
-            self.add_result(Prediction(event.path, event.probabilities, event.error, event.seconds, event.unfamiliar))
+            self.add_result(Prediction(event.path, event.probabilities, event.error, event.seconds, event.unfamiliar,
+                                       event.threshold))
 
     def _predicted(self, predicted: Predicted) -> None:
         outcome = predicted.predictions

@@ -156,7 +156,11 @@ class PredictView(QWidget):
             self.table.setItem(row, 2, QTableWidgetItem("skipped"))
             self.table.setItem(row, 5, QTableWidgetItem(result.error or ""))
         else:
-            best = QTableWidgetItem(f"{self.classes[result.best]}  {result.confidence:.0%}")
+            answer = "not sure" if result.not_sure else self.classes[result.best]
+            best = QTableWidgetItem(f"{answer}  {result.confidence:.0%}")
+            if result.not_sure:
+                best.setToolTip(f"Best guess {self.classes[result.best]} at {result.confidence:.0%}, below the "
+                                f"model's {result.threshold:.0%} threshold (set on the Interpret tab)")
             font = best.font()
             font.setBold(True)
             best.setFont(font)
