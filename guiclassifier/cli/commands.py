@@ -13,7 +13,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where used: the CLI starts without torch until a command needs it
+    from guiclassifier.core.cancel import CancelToken
+    from guiclassifier.core.learner import Learner
 
 EXAMPLES = """examples:
   guiclassifier                                   open the window
@@ -132,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true", help="average over 4 augmented views too")
     p.add_argument("--json", action="store_true")
     p.add_argument("--csv", type=Path, help="write path, class and probabilities to this CSV file")
+    p.add_argument("--heatmap", type=Path, metavar="DIR",
+                   help="write each image with a Grad-CAM overlay (where the model looked for the class it "
+                        "chose) as a PNG in this folder")
     _add_common(p)
 
     p = _command(sub, "export", "a model file that runs without guiclassifier (ONNX or torch.export)",
@@ -460,6 +467,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     skipped = [(str(p), reason) for p, reason in missing] + [(r.path, r.error) for r in results if r.error]
     if args.csv:
         write_predictions_csv(args.csv, classes, results)
+    if args.heatmap and not results.cancelled:
+        written = _write_heatmaps(learner, [r.path for r in results if r.error is None], args.heatmap, token)
+        print(f"wrote {written} heatmap{'s' if written != 1 else ''} to {args.heatmap}", file=sys.stderr)
     if args.json:
         print(json.dumps({"predictions": rows, "skipped": [{"path": p, "reason": r} for p, r in skipped]},
                          indent=2))
@@ -475,6 +485,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"stopped after {len(results)} of {len(files)} files", file=sys.stderr)
         return 1
     return 0 if rows or not skipped else 1
+
+
+def _write_heatmaps(learner: Learner, paths: list[str], folder: Path, cancel: CancelToken) -> int:
+    """Grad-CAM overlays of `paths` as PNGs in `folder` (name.heatmap.png, numbered when two files
+    share a name); how many were written."""
+    from guiclassifier.core.gradcam import heatmaps
+    from guiclassifier.core.heatmap_image import write_heatmap_png
+
+    used: set[str] = set()
+    written = 0
+    for heat in heatmaps(learner, paths, cancel=cancel):
+        if heat.cam is None:
+            continue
+        stem, n = Path(heat.path).stem, 2
+        name = f"{stem}.heatmap.png"
+        while name in used:
+            name, n = f"{stem}-{n}.heatmap.png", n + 1
+        used.add(name)
+        caption = f"{learner.classes[heat.class_index]} {heat.probability:.0%}: where the model looked"
+        write_heatmap_png(heat.path, heat.cam, folder / name, caption)
+        written += 1
+    return written
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
