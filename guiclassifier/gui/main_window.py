@@ -24,8 +24,10 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from guiclassifier.bundled import demo_path, icon_path
 from guiclassifier.core import events as ev
 from guiclassifier.gui.model_files import ModelFiles
+from guiclassifier.gui.panels.audit_panel import AUDIT_JOB, AuditPanel
 from guiclassifier.gui.panels.cache_panel import CacheDialog
 from guiclassifier.gui.panels.data_panel import DataPanel
+from guiclassifier.gui.panels.heatmap_jobs import HEATMAP_JOB
 from guiclassifier.gui.panels.interpret_panel import InterpretPanel
 from guiclassifier.gui.panels.model_panel import ModelPanel
 from guiclassifier.gui.panels.predict_panel import PREDICT_JOB, PredictPanel
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
 
 APP_NAME = "guiclassifier"
 PLOT_REFRESH_MS = 400
-TORCH_JOBS = ("LR Find", "Training", "Recipe", "Resuming", PREDICT_JOB, "Analysing")
+TORCH_JOBS = ("LR Find", "Training", "Recipe", "Resuming", PREDICT_JOB, "Analysing", AUDIT_JOB, HEATMAP_JOB)
 """Jobs long enough to be worth sampling the CPU's load first (0.25 s; see core.threads)."""
 ENGINE_JOB = "Loading PyTorch"
 PROGRESS_LABELS = {ev.ScanProgress: "Checking images", ev.PrecomputeProgress: "Precomputing",
@@ -119,6 +121,7 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel(self, self.plots, self.data_panel, self.model_panel)
         self.predict_panel = PredictPanel(self)
         self.interpret_panel = InterpretPanel(self, self.data_panel)
+        self.audit_panel = AuditPanel(self, self.data_panel)
         self.data_panel.settingsChanged.connect(self.training_panel.update_schedule)
         self.data_panel.datasetOpened.connect(lambda rescan: rescan or self.interpret_panel.set_interpretation(None))
         self.data_panel.modelDropped.connect(self.plots.clear)
@@ -136,7 +139,8 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("mainTabs")
         for widget, title in ((self.data_panel.view, "Data"), (self.plots.lr_plot, "Learning rate"),
                               (self.plots.schedule_plot, "Schedule"), (self.plots.loss_tab, "Loss && metrics"),
-                              (self.predict_panel, "Predict"), (self.interpret_panel, "Interpret")):
+                              (self.predict_panel, "Predict"), (self.interpret_panel, "Interpret"),
+                              (self.audit_panel, "Check data")):
             self.tabs.addTab(widget, title)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("mainSplitter")
@@ -174,6 +178,7 @@ class MainWindow(QMainWindow):
         self._action(run_menu, "Train", training.start_train, "Ctrl+T")
         self._action(run_menu, "Run recipe", training.start_recipe, "Ctrl+R")
         self._action(run_menu, "Analyse mistakes", self.interpret_panel.start_interpret, "Ctrl+I")
+        self._action(run_menu, "Check data", self.audit_panel.start_audit)
         self._action(run_menu, "Stop", self.stop, "Escape")
 
     def show_cache_dialog(self) -> CacheDialog:
@@ -349,7 +354,11 @@ class MainWindow(QMainWindow):
             if label is not None:
                 if isinstance(event, ev.PrecomputeProgress) and self._job_name == PREDICT_JOB:
                     label = "Preparing the familiarity check (training images' features, once)"
+                elif self._job_name == HEATMAP_JOB:
+                    label = HEATMAP_JOB
                 self.status.progress(event.done, event.total, event.eta, label)
+            elif isinstance(event, ev.AuditProgress):
+                self.status.progress(event.done, event.total, event.eta, event.step)
             elif isinstance(event, ev.LRFindPoint):
                 self.status.progress(event.iteration + 1, event.num_it, event.eta, "LR Find")
             elif isinstance(event, ev.BatchEnded):
@@ -401,6 +410,7 @@ class MainWindow(QMainWindow):
         self.training_panel.set_busy(busy, can_stop=self._job_name != ENGINE_JOB)  # an import cannot stop
         self.predict_panel.set_busy(busy)
         self.interpret_panel.set_busy(busy)
+        self.audit_panel.set_busy(busy)
         self.save_action.setEnabled(not busy and workspace.learner is not None)
         self.export_action.setEnabled(not busy and workspace.learner is not None)
         if engine_loaded():

@@ -17,10 +17,12 @@ from guiclassifier.workspace.engine import load_engine
 from guiclassifier.workspace.settings import DataSettings, ModelKey, RunSettings
 
 if TYPE_CHECKING:
+    from guiclassifier.core.audit import AuditReport
     from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.checkpoint import CheckpointConfig
     from guiclassifier.core.data import ImageData, ScanReport
     from guiclassifier.core.events import Event
+    from guiclassifier.core.gradcam import Heatmap
     from guiclassifier.core.interpret import Interpretation
     from guiclassifier.core.learner import FitResult, Learner
     from guiclassifier.core.lr_finder import LRFindResult
@@ -96,10 +98,28 @@ class Interpreted:
 
 
 @dataclass(frozen=True)
+class Audited:
+    """A data check (core.audit) of the dataset as opened, with what the view needs beside it."""
+
+    report: AuditReport  # `cancelled` when stopped: what was found until then
+    classes: tuple[str, ...]
+    root: str
+    skipped: int  # files the scan could not read (the audit never sees them)
+    seconds: float
+    features: str  # whose features compared the images, for people
+    random_features: bool  # an untrained network with random weights: copies and labels found less well
+
+
+@dataclass(frozen=True)
 class Predicted:
     learner: Learner
     predictions: Predictions  # `cancelled` when stopped: the files done until then
     asked: int  # how many image files there were
+
+
+@dataclass(frozen=True)
+class HeatmapsMade:
+    heatmaps: tuple[Heatmap, ...]  # in the order asked; fewer when stopped
 
 
 @dataclass(frozen=True)
@@ -197,11 +217,36 @@ def interpret_job(run: RunSettings, tta: bool, cb: Callback, cancel: CancelToken
     return Interpreted(learner, run.key, interpret(learner, tta, cb, cancel))
 
 
+def audit_job(run: RunSettings, cb: Callback, cancel: CancelToken) -> Audited:
+    """Check the dataset for copies, leaks, wrong labels and odd classes or images. Before any
+    training this builds a pretrained learner from the model settings (not adopted: an untrained
+    model is not the project's); its cached activations serve the next precompute."""
+    import time
+
+    from guiclassifier.core.audit import audit
+
+    start = time.perf_counter()
+    learner = run.learner()
+    reused = learner is run.current
+    features = f"the current model's features ({learner.arch})" if reused else \
+        f"{learner.arch}'s features, {learner.weights_source.describe()}"
+    report = audit(learner, cb, cancel)
+    untrained_random = learner.weights_source.kind == "random" and not learner.history
+    return Audited(report, tuple(run.data.classes), str(run.data.path), len(run.data.report.skipped),
+                   time.perf_counter() - start, features, untrained_random)
+
+
 def predict_job(learner: Learner, files: Sequence[str], tta: bool, cb: Callback, cancel: CancelToken) -> Predicted:
     from guiclassifier.core.predict import predict_files
 
     ensure_reference(learner, cb, cancel)
     return Predicted(learner, predict_files(learner, files, tta, learner.reference, cb, cancel), len(files))
+
+
+def heatmap_job(learner: Learner, paths: Sequence[str], cb: Callback, cancel: CancelToken) -> HeatmapsMade:
+    from guiclassifier.core.gradcam import heatmaps
+
+    return HeatmapsMade(tuple(heatmaps(learner, paths, callbacks=cb, cancel=cancel)))
 
 
 def open_model_job(path: str, data: ImageData | None, key: ModelKey, cb: Callback,

@@ -146,3 +146,52 @@ def test_analysis_needs_a_model_of_the_open_dataset(make_window, dataset: Path, 
     assert not window.interpret_panel.analyse_button.isEnabled()  # no model yet
     train_briefly(qtbot, window)
     assert window.interpret_panel.analyse_button.isEnabled()
+
+
+def test_a_threshold_picked_on_the_curve_is_used_by_predict_and_saved(analysed, qtbot, tmp_path: Path) -> None:
+    window, view = analysed, analysed.interpret_panel
+    coverage = view.coverage
+    confidences = np.sort(view.interpretation.probs.max(1))
+    assert coverage.curve is not None and coverage.curve.n == len(confidences)
+    assert not coverage.use_button.isEnabled()  # the slider starts at the model's threshold (none)
+    percent = int(np.ceil(confidences[len(confidences) // 2] * 100))
+    coverage.slider.setValue(percent)
+    threshold = percent / 100
+    kept = confidences >= threshold
+    assert f"answers {kept.sum()} of {len(confidences)}" in coverage.words.text()
+    coverage.use_button.click()
+    assert window.workspace.learner.confidence_threshold == threshold and window.workspace.dirty
+    window.predict_panel.start_predict(list(view.interpretation.paths))
+    wait_idle(qtbot, window)
+    results = window.predict_panel.results()
+    texts = [window.predict_panel.table.item(row, 2).text() for row in range(len(results))]
+    assert [t.startswith("not sure") for t in texts] == [r.confidence < threshold for r in results]
+    assert any(r.not_sure for r in results) and not all(r.not_sure for r in results)
+    assert window.model_files.save_model_to(str(tmp_path / "m.gcm"))
+    from guiclassifier import Learner
+
+    assert Learner.load(tmp_path / "m.gcm").confidence_threshold == threshold
+
+
+def test_heatmaps_overlay_the_gallery_and_the_predict_rows(analysed, qtbot) -> None:
+    window, view = analysed, analysed.interpret_panel
+    first = view.gallery.item(0)
+    plain = first.icon().pixmap(96, 96).toImage()
+    view.heatmap_controls.check.setChecked(True)
+    wait_idle(qtbot, window)
+    assert window.last_error is None
+    assert set(view.cams) == set(view.gallery_paths())
+    size = window.workspace.learner.size
+    assert all(cam.shape == (size, size) for cam in view.cams.values())
+    qtbot.waitUntil(lambda: not view._thumb_timer.isActive())
+    overlaid = view.gallery.item(0).icon().pixmap(96, 96).toImage()
+    assert overlaid != plain
+    view.heatmap_controls.slider.setValue(90)
+    qtbot.waitUntil(lambda: not view._thumb_timer.isActive())
+    assert view.gallery.item(0).icon().pixmap(96, 96).toImage() != overlaid
+    predict = window.predict_panel
+    predict.heatmap_controls.check.setChecked(True)
+    predict.start_predict(list(view.interpretation.paths[:3]))
+    wait_idle(qtbot, window)  # the prediction, then its heatmaps
+    wait_idle(qtbot, window)
+    assert set(predict.cams) == set(view.interpretation.paths[:3])

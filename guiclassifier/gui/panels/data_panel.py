@@ -100,6 +100,7 @@ class DataPanel(QGroupBox):
     def set_busy(self, busy: bool) -> None:
         for w in self.inputs:
             w.setEnabled(not busy)
+        self.view.check_button.setEnabled(not busy and self.host.workspace.data is not None)
 
     def restore(self, s: QSettings) -> None:
         for spin, key in ((self.size_spin, "size"), (self.bs_spin, "bs"), (self.seed_spin, "seed"),

@@ -3,11 +3,11 @@ files to another class or to quarantine, with undo."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from guiclassifier.core.errors import DataError
-from guiclassifier.gui.widgets.interpret_view import QUARANTINE, InterpretView
+from guiclassifier.gui.panels import file_moves
+from guiclassifier.gui.panels.heatmap_jobs import model_version, start_heatmaps
+from guiclassifier.gui.widgets.interpret_view import InterpretView
 from guiclassifier.workspace.jobs import Interpreted, bind, interpret_job
 
 if TYPE_CHECKING:
@@ -22,6 +22,9 @@ class InterpretPanel(InterpretView):
         self.analyseRequested.connect(self.start_interpret)
         self.moveRequested.connect(self.move_file)
         self.undoRequested.connect(self.undo_last_move)
+        self.thresholdChosen.connect(self.use_threshold)
+        self.heatmapsRequested.connect(self.make_heatmaps)
+        self._heatmap_model: tuple[int, int] | None = None
 
     def set_busy(self, busy: bool) -> None:
         workspace = self.host.workspace
@@ -42,7 +45,8 @@ class InterpretPanel(InterpretView):
 
     def _interpreted(self, done: Interpreted) -> None:
         self.host.adopt(done.learner, done.key)
-        self.set_interpretation(done.interpretation)
+        self._heatmap_model = model_version(done.learner)
+        self.set_interpretation(done.interpretation, done.learner.confidence_threshold)
         if done.interpretation.cancelled:
             self.host.set_status(f"Analysis stopped: the tab shows the {len(done.interpretation.paths)} validation "
                                  "images analysed until then.")
@@ -50,42 +54,28 @@ class InterpretPanel(InterpretView):
             self.host.set_status(self.summary.text())
 
     def move_file(self, path: str, target: str) -> None:
-        """Move an image to another class folder (or to quarantine when `target` is QUARANTINE),
-        after asking; then rescan, decoding only what changed."""
-        workspace = self.host.workspace
-        if workspace.data is None or self.host.runner.busy:
-            return
-        root = workspace.data.path
-        where = f"the quarantine folder {Path(root) / '_quarantine'}" if target == QUARANTINE else \
-            f"the {target} folder"
-        if not self.host.confirm(f"Move {Path(path).name} to {where}?\n\nUse Undo last move to put it back."):
-            return
-        from guiclassifier.core.curate import move_to_class, move_to_quarantine
-
-        try:
-            move = move_to_quarantine(path, root) if target == QUARANTINE else \
-                move_to_class(path, target, tuple(workspace.data.classes))
-        except DataError as exc:
-            self.host.show_error(str(exc))
-            return
-        workspace.moves.append(move)
-        self.file_moved(move)
-        self.host.set_status(f"Moved {move.describe()}")
-        self.data_panel.open_dataset(str(root), rescan=True)
+        """Move an image to another class folder or to quarantine, after asking (panels.file_moves)."""
+        file_moves.move_file(self.host, self.data_panel, path, target, self.file_moved)
 
     def undo_last_move(self) -> None:
-        workspace = self.host.workspace
-        if not workspace.moves or workspace.data is None or self.host.runner.busy:
-            return
-        from guiclassifier.core.curate import undo_move
+        file_moves.undo_last_move(self.host, self.data_panel, self.file_restored)
 
-        move = workspace.moves[-1]
-        try:
-            undo_move(move)
-        except DataError as exc:
-            self.host.show_error(str(exc))
+    def use_threshold(self, threshold: float) -> None:
+        """Make `threshold` the model's: Predict says "not sure" below it; saved with the model."""
+        learner = self.host.workspace.learner
+        if learner is None or self.host.runner.busy:
             return
-        workspace.moves.pop()
-        self.file_restored(move)
-        self.host.set_status(f"Put {Path(move.source).name} back in {Path(move.source).parent}")
-        self.data_panel.open_dataset(str(workspace.data.path), rescan=True)
+        learner.confidence_threshold = threshold
+        self.host.workspace.model_changed()
+        self.coverage.set_model_threshold(threshold)
+        self.host.refresh()
+        said = "answers everything" if threshold <= 0 else f"says 'not sure' below {threshold:.0%} confidence"
+        self.host.set_status(f"Predict now {said}. Save the model (File > Save model) to keep it in the model file.")
+
+    def make_heatmaps(self, paths: list[str]) -> None:
+        version = model_version(self.host.workspace.learner)
+        if version != self._heatmap_model:  # trained or replaced since: older maps are not its own
+            self._heatmap_model = version
+            self.cams = {}
+            paths = self.gallery_paths()
+        start_heatmaps(self.host, paths, self.set_heatmaps)

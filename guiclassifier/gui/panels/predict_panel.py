@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from guiclassifier.core import events as ev
 from guiclassifier.core.text import plural
+from guiclassifier.gui.panels.heatmap_jobs import model_version, start_heatmaps
 from guiclassifier.gui.widgets.predict_view import PredictView
 from guiclassifier.workspace.jobs import Predicted, bind, predict_job
 
@@ -27,9 +28,11 @@ class PredictPanel(PredictView):
         self.files_button.clicked.connect(self.choose_files)
         self.folder_button.clicked.connect(self.choose_folder)
         self.export_button.clicked.connect(self.export_predictions)
+        self.heatmapsRequested.connect(self.make_heatmaps)
+        self._heatmap_model: tuple[int, int] | None = None
 
     def set_busy(self, busy: bool) -> None:
-        for w in (self.files_button, self.folder_button, self.tta_check, self.drop_zone):
+        for w in (self.files_button, self.folder_button, self.tta_check, self.drop_zone, self.heatmap_controls):
             w.setEnabled(not busy)
 
     def choose_files(self) -> None:
@@ -81,6 +84,8 @@ class PredictPanel(PredictView):
         self.host.set_status(f"{stopped}Predicted {plural(len(outcome) - skipped, 'image')}"
                              + (f", {skipped} skipped" if skipped else "")
                              + (f", {flagged} unlike the training images" if flagged else "") + ".")
+        if not outcome.cancelled:
+            self.ask_for_heatmaps()
 
     def export_predictions(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export results", "predictions.csv", "CSV (*.csv)")
@@ -96,3 +101,11 @@ class PredictPanel(PredictView):
             self.host.show_error(f"Could not write {path}: {exc.strerror}")
             return
         self.host.set_status(f"Wrote {plural(len(self.results()), 'result')} to {path}")
+
+    def make_heatmaps(self, paths: list[str]) -> None:
+        version = model_version(self.host.workspace.learner)
+        if version != self._heatmap_model:  # trained or replaced since: older maps are not its own
+            self._heatmap_model = version
+            self.forget_heatmaps()
+            paths = list(dict.fromkeys(r.path for r in self.results() if r.error is None))
+        start_heatmaps(self.host, paths, self.set_heatmaps)

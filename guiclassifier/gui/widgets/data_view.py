@@ -86,6 +86,12 @@ class DataView(QWidget):
         self.skipped_button.setVisible(False)
         self.skipped_button.clicked.connect(self.show_skipped)
         top.addWidget(self.skipped_button)
+        self.check_button = QPushButton("Check data")
+        self.check_button.setObjectName("checkDataButton")
+        self.check_button.setToolTip("Look for copies, train/valid leaks, wrong labels and odd classes or images "
+                                     "(no training needed); the Check data tab shows what it finds")
+        self.check_button.setEnabled(False)
+        top.addWidget(self.check_button)
         layout.addLayout(top)
 
         self.class_table = QTableWidget(0, 3)

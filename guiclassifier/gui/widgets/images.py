@@ -30,3 +30,15 @@ def thumbnail_icon(path: str, size: int) -> QIcon | None:
         pixmap = pixmap.scaled(size * 2, size * 2, Qt.AspectRatioMode.KeepAspectRatio,
                                Qt.TransformationMode.SmoothTransformation)
     return QIcon(pixmap)
+
+
+def heatmap_icon(path: str, cam: np.ndarray, opacity: float, size: int) -> QIcon | None:
+    """An icon of the centre square the model saw with its heatmap over it (core.heatmap_image);
+    None when the file cannot be read (any more)."""
+    from guiclassifier.core.heatmap_image import overlay
+
+    try:
+        img = open_rgb(path, draft_size=size * 2)
+    except ImageError:
+        return None
+    return QIcon(pil_to_pixmap(overlay(img, cam, opacity, side=size * 2)))

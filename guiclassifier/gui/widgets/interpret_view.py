@@ -3,12 +3,13 @@ most wrong about (or of one clicked cell), the most-confused pairs, and actions 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices
+from PySide6.QtGui import QColor, QDesktopServices, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -22,17 +23,22 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableWidget,
+    QTabWidget,
     QTableWidgetItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from guiclassifier.core.coverage import coverage_curve
 from guiclassifier.core.text import plural
-from guiclassifier.gui.widgets.images import thumbnail_icon
+from guiclassifier.gui.widgets.coverage_view import CoverageView
+from guiclassifier.gui.widgets.heatmap_controls import HeatmapControls
+from guiclassifier.gui.widgets.images import heatmap_icon, thumbnail_icon
 
 if TYPE_CHECKING:  # torch: imported where used (see workspace.engine)
     from guiclassifier.core.curate import FileMove
+    from guiclassifier.core.gradcam import Heatmap
     from guiclassifier.core.interpret import Interpretation
 
 THUMB = 96
@@ -50,6 +56,8 @@ class InterpretView(QWidget):
     analyseRequested = Signal()
     moveRequested = Signal(str, str)  # path, class name or QUARANTINE
     undoRequested = Signal()
+    thresholdChosen = Signal(float)
+    heatmapsRequested = Signal(list)  # paths shown without a heatmap yet
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -57,6 +65,7 @@ class InterpretView(QWidget):
         self.interpretation: Interpretation | None = None
         self.cell: tuple[int, int] | None = None  # shown in the gallery; None = top losses
         self.moved: set[str] = set()
+        self.cams: dict[str, np.ndarray] = {}  # Grad-CAM maps of this interpretation's model, by path
         self.busy = False
         self._pending_thumbs: list[QListWidgetItem] = []
         self._thumb_timer = QTimer(self)
@@ -84,19 +93,31 @@ class InterpretView(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(QLabel("Confusion matrix: rows are the actual class, columns the prediction. "
-                                     "Click a cell to see its images."))
+        matrix_help = QLabel("Confusion matrix: rows are the actual class, columns the prediction. "
+                             "Click a cell to see its images.")
+        matrix_help.setWordWrap(True)  # a fixed line would set the window's least width
+        left_layout.addWidget(matrix_help)
         self.matrix = QTableWidget(0, 0)
         self.matrix.setObjectName("confusionMatrix")
         self.matrix.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.matrix.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.matrix.cellClicked.connect(self.show_cell)
-        left_layout.addWidget(self.matrix, 3)
-        left_layout.addWidget(QLabel("Most confused (actual \u2192 predicted)"))
+        left_split = QSplitter(Qt.Orientation.Vertical)
+        left_split.addWidget(self.matrix)
+        self.lower_tabs = QTabWidget()
         self.confused_list = QListWidget()
         self.confused_list.setObjectName("mostConfusedList")
         self.confused_list.itemClicked.connect(self._confused_clicked)
-        left_layout.addWidget(self.confused_list, 1)
+        self.lower_tabs.addTab(self.confused_list, "Most confused")
+        self.lower_tabs.setTabToolTip(0, "Pairs of classes the model mixes up: actual \u2192 predicted, most first")
+        self.coverage = CoverageView()
+        self.coverage.thresholdChosen.connect(self.thresholdChosen)
+        self.lower_tabs.addTab(self.coverage, "Answer only when sure")
+        self.lower_tabs.setTabToolTip(1, "Accuracy against the share of images answered, and the confidence "
+                                         "below which Predict says 'not sure'")
+        left_split.addWidget(self.lower_tabs)
+        left_split.setSizes([300, 300])
+        left_layout.addWidget(left_split, 1)
         split.addWidget(left)
 
         right = QWidget()
@@ -140,6 +161,10 @@ class InterpretView(QWidget):
         for w in (self.open_folder_button, self.move_button, self.undo_button):
             actions.addWidget(w)
         actions.addStretch(1)
+        self.heatmap_controls = HeatmapControls()
+        self.heatmap_controls.toggled.connect(self._heatmaps_toggled)
+        self.heatmap_controls.opacityChanged.connect(lambda _: self._redraw_icons())
+        actions.addWidget(self.heatmap_controls)
         right_layout.addLayout(actions)
         split.addWidget(right)
         split.setSizes([380, 620])
@@ -148,9 +173,13 @@ class InterpretView(QWidget):
 
     # ----- showing an interpretation ------------------------------------------------------
 
-    def set_interpretation(self, interpretation: Interpretation | None) -> None:
+    def set_interpretation(self, interpretation: Interpretation | None, threshold: float = 0.0) -> None:
+        """Show an analysis; `threshold` is the model's confidence threshold."""
         self.interpretation = interpretation
         self.moved = set()
+        self.cams = {}
+        self.coverage.set_curve(None if interpretation is None else
+                                coverage_curve(interpretation.probs, interpretation.targets), threshold)
         self._fill_matrix()
         self._fill_confused()
         self.move_button.setMenu(self._actions_menu(moves_only=True))
@@ -252,18 +281,47 @@ class InterpretView(QWidget):
             self._pending_thumbs.append(item)
         self._thumb_timer.start()
         self._update_actions()
+        self._ask_for_heatmaps()
 
     def _load_some_thumbnails(self) -> None:
         batch, self._pending_thumbs = self._pending_thumbs[:THUMBS_PER_TICK], self._pending_thumbs[THUMBS_PER_TICK:]
         for item in batch:
             try:
-                icon = thumbnail_icon(item.data(Qt.ItemDataRole.UserRole), THUMB)
+                icon = self._icon(item.data(Qt.ItemDataRole.UserRole))
                 if icon is not None:
                     item.setIcon(icon)
             except RuntimeError:  # the item was deleted with the gallery's contents meanwhile
                 pass
         if not self._pending_thumbs:
             self._thumb_timer.stop()
+
+    def _icon(self, path: str) -> QIcon | None:
+        cam = self.cams.get(path) if self.heatmap_controls.on else None
+        return thumbnail_icon(path, THUMB) if cam is None else heatmap_icon(path, cam, self.heatmap_controls.opacity,
+                                                                            THUMB)
+
+    # ----- heatmaps ----------------------------------------------------------------------------
+
+    def _heatmaps_toggled(self, on: bool) -> None:
+        self._redraw_icons()
+        if on:
+            self._ask_for_heatmaps()
+
+    def _ask_for_heatmaps(self) -> None:
+        """Ask (heatmapsRequested) for the maps of the gallery's images that have none yet."""
+        if self.heatmap_controls.on and not self.busy:
+            missing = [p for p in self.gallery_paths() if p not in self.cams]
+            if missing:
+                self.heatmapsRequested.emit(missing)
+
+    def set_heatmaps(self, heatmaps: Sequence[Heatmap]) -> None:
+        """Maps made for this interpretation's model; shown when Heatmaps is on."""
+        self.cams.update({h.path: h.cam for h in heatmaps if h.cam is not None})
+        self._redraw_icons()
+
+    def _redraw_icons(self) -> None:
+        self._pending_thumbs = [self.gallery.item(i) for i in range(self.gallery.count())]
+        self._thumb_timer.start()
 
     def gallery_paths(self) -> list[str]:
         """The paths shown in the gallery, in order."""
@@ -342,6 +400,7 @@ class InterpretView(QWidget):
         if self.interpretation is None:
             self.summary.setText(READY if can_analyse else NOTHING_YET)
         self.tta_check.setEnabled(not busy)
+        self.heatmap_controls.setEnabled(not busy)
         self.undo_button.setEnabled(can_undo and not busy)
         self._update_actions()
 

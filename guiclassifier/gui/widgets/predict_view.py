@@ -3,11 +3,13 @@ the time it took, and a warning when the model should not be trusted on it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -23,9 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from guiclassifier.gui.widgets.images import thumbnail_icon
+from guiclassifier.gui.widgets.heatmap_controls import HeatmapControls
+from guiclassifier.gui.widgets.images import heatmap_icon, thumbnail_icon
 
 if TYPE_CHECKING:  # torch: imported where used (see workspace.engine)
+    from guiclassifier.core.gradcam import Heatmap
     from guiclassifier.core.predict import Prediction
 
 THUMB = 56
@@ -79,12 +83,14 @@ class DropZone(QFrame):
 
 class PredictView(QWidget):
     filesChosen = Signal(list)  # paths to predict (files and folders)
+    heatmapsRequested = Signal(list)  # paths of rows without a heatmap yet
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("predictView")
         self.classes: tuple[str, ...] = ()
         self._results: list[Prediction] = []
+        self.cams: dict[str, np.ndarray | None] = {}  # Grad-CAM maps by path (None: could not be made)
         layout = QVBoxLayout(self)
         self.drop_zone = DropZone()
         self.drop_zone.dropped.connect(self.filesChosen)
@@ -100,7 +106,10 @@ class PredictView(QWidget):
         self.export_button.setObjectName("exportResultsButton")
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(self.clear)
-        for w in (self.files_button, self.folder_button, self.tta_check):
+        self.heatmap_controls = HeatmapControls()
+        self.heatmap_controls.toggled.connect(self._heatmaps_toggled)
+        self.heatmap_controls.opacityChanged.connect(lambda _: self._redraw_icons())
+        for w in (self.files_button, self.folder_button, self.tta_check, self.heatmap_controls):
             row.addWidget(w)
         row.addStretch(1)
         row.addWidget(self.export_button)
@@ -133,6 +142,7 @@ class PredictView(QWidget):
 
     def clear(self) -> None:
         self._results = []
+        self.cams = {}
         self.table.setRowCount(0)
         self.export_button.setEnabled(False)
 
@@ -145,7 +155,7 @@ class PredictView(QWidget):
         self.table.insertRow(row)
         self.table.setRowHeight(row, THUMB + 8)
         icon_item = QTableWidgetItem()
-        icon = thumbnail_icon(result.path, THUMB) if result.error is None else None
+        icon = self._icon(result.path) if result.error is None else None
         if icon is not None:  # None: deleted since; the prediction stands without a thumbnail
             icon_item.setIcon(icon)
         self.table.setItem(row, 0, icon_item)
@@ -174,3 +184,38 @@ class PredictView(QWidget):
             self.table.setItem(row, 4, QTableWidgetItem(f"{result.seconds * 1000:.0f} ms"))
         self.export_button.setEnabled(True)
         self.table.scrollToItem(name)  # new rows come in below what is shown
+
+    # ----- heatmaps ------------------------------------------------------------------------------
+
+    def _icon(self, path: str) -> QIcon | None:
+        cam = self.cams.get(path) if self.heatmap_controls.on else None
+        return thumbnail_icon(path, THUMB) if cam is None else heatmap_icon(path, cam, self.heatmap_controls.opacity,
+                                                                            THUMB)
+
+    def _heatmaps_toggled(self, on: bool) -> None:
+        self._redraw_icons()
+        if on:
+            self.ask_for_heatmaps()
+
+    def ask_for_heatmaps(self) -> None:
+        """Ask (heatmapsRequested) for the maps of rows that have none yet, when Heatmaps is on."""
+        if self.heatmap_controls.on:
+            missing = list(dict.fromkeys(r.path for r in self._results if r.error is None and r.path not in self.cams))
+            if missing:
+                self.heatmapsRequested.emit(missing)
+
+    def set_heatmaps(self, heatmaps: Sequence[Heatmap]) -> None:
+        self.cams.update({h.path: h.cam for h in heatmaps})
+        self._redraw_icons()
+
+    def forget_heatmaps(self) -> None:
+        """The model changed: its maps no longer say where it looks."""
+        self.cams = {}
+        self._redraw_icons()
+
+    def _redraw_icons(self) -> None:
+        for row, result in enumerate(self._results):
+            item = self.table.item(row, 0)
+            if item is not None and result.error is None:
+                icon = self._icon(result.path)
+                item.setIcon(icon if icon is not None else QIcon())

@@ -1,0 +1,35 @@
+"""Making Grad-CAM heatmaps on the worker for the Interpret gallery and the Predict rows: the one way
+both tabs ask for them, and when maps already made stop being true (the model changed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from guiclassifier.workspace.jobs import HeatmapsMade, bind, heatmap_job
+
+if TYPE_CHECKING:
+    from guiclassifier.core.gradcam import Heatmap
+    from guiclassifier.core.learner import Learner
+    from guiclassifier.gui.panels.host import Host
+
+HEATMAP_JOB = "Making heatmaps"
+
+
+def model_version(learner: Learner | None) -> tuple[int, int] | None:
+    """Changes whenever the model's weights may have: another model, or one more epoch trained."""
+    return None if learner is None else (id(learner), len(learner.history))
+
+
+def start_heatmaps(host: Host, paths: Sequence[str], show: Callable[[Sequence[Heatmap]], None]) -> bool:
+    """Make the maps of `paths` with the project's model on the worker, then `show` them; False
+    when there is no model or a job is running."""
+    learner = host.workspace.learner
+    if learner is None or host.runner.busy or not paths:
+        return False
+
+    def done(made: HeatmapsMade) -> None:
+        show(made.heatmaps)
+        host.set_status(f"Heatmaps: where the model looked, for {len(made.heatmaps)} images.")
+
+    return host.start(HEATMAP_JOB, bind(heatmap_job, learner, list(paths)), done)
