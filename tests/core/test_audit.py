@@ -96,3 +96,18 @@ def test_a_stop_returns_what_was_found(planted) -> None:
 
     report = audit(learner, callbacks=stop_when_comparing, cancel=token)
     assert report.cancelled and not report.of_kind("label_error")
+
+
+def test_a_file_broken_after_the_scan_is_listed_and_the_rest_checked(dataset_factory) -> None:
+    root = dataset_factory()
+    data = ImageData.from_folder(root, size=32, bs=8, num_workers=0)
+    broken = Path(data.train_items[0].path)
+    copy = data.train_items[2].path
+    shutil.copy(copy, Path(copy).with_name("twin.png"))
+    data = ImageData.from_folder(root, size=32, bs=8, num_workers=0)
+    broken.write_bytes(broken.read_bytes()[:30])  # truncated after the scan
+    learner = Learner.pretrained("resnet18", data, weights=None, device="cpu", precompute=False)
+    report = audit(learner)
+    assert report.unreadable == (str(broken),) and not report.cancelled
+    assert all(str(broken) not in f.files for f in report.findings)
+    assert any({copy, str(Path(copy).with_name("twin.png"))} <= set(f.files) for f in report.findings)
