@@ -1,10 +1,12 @@
-"""The accuracy benchmarks' datasets: the bundled demo plus Fashion-MNIST subsets with other classes.
+"""The benchmarks' datasets: the bundled demo plus Fashion-MNIST subsets with other classes.
 
 Each subset is built like resources/demo (scripts/make_demo_dataset.py): from Debian's
 `dataset-fashion-mnist` package (fetched with `apt-get download`, unpacked with `dpkg -x`), the
 first N_TRAIN images of each class in the package's training split go to train/, the first
 N_VALID of its test split to valid/, as 28x28 grayscale PNGs. Deterministic; built once into
 ~/.cache/guiclassifier-bench/datasets (GUICLASSIFIER_BENCH_DIR overrides the root).
+SUBSETS are the accuracy benchmarks' (200 + 100 per class); AUDIT_SUBSETS are larger (>= 2,000
+images each) for the data audit's benchmark (benchmarks/audit_planted.py), with their own counts.
 
 Run alone to build them: .venv/bin/python benchmarks/datasets.py
 """
@@ -32,6 +34,13 @@ SUBSETS: dict[str, dict[int, str]] = {
     "fm-shoes3": {5: "sandal", 7: "sneaker", 9: "ankle_boot"},
     "fm-tops3": {0: "tshirt", 2: "pullover", 7: "sneaker"},
     "fm-shirt-vs-tshirt": {0: "tshirt", 6: "shirt"},  # the hard pair: two similar garments
+}
+# name -> (classes, train images per class, valid images per class); none uses the demo's classes.
+# tests/planted.py moves label errors from the first class (sorted by name) into the second:
+# ankle boots labelled sandal in the first, pullovers labelled shirt (a look-alike) in the second.
+AUDIT_SUBSETS: dict[str, tuple[dict[int, str], int, int]] = {
+    "fm-audit-shoes4": ({5: "sandal", 7: "sneaker", 9: "ankle_boot", 6: "shirt"}, 450, 100),  # 2,200
+    "fm-audit-tops3": ({0: "tshirt", 2: "pullover", 6: "shirt"}, 600, 100),  # 2,100: three look-alike tops
 }
 
 
@@ -62,9 +71,15 @@ def _write(images: np.ndarray, labels: np.ndarray, classes: dict[int, str], out:
 
 
 def build(name: str) -> Path:
-    """The dataset folder for `name` ("demo" or a key of SUBSETS), built if missing."""
+    """The dataset folder for `name` ("demo", a key of SUBSETS or of AUDIT_SUBSETS), built if missing."""
     if name == "demo":
         return DEMO
+    if name in AUDIT_SUBSETS:
+        return _build(name, *AUDIT_SUBSETS[name])
+    return _build(name, SUBSETS[name], N_TRAIN, N_VALID)
+
+
+def _build(name: str, classes: dict[int, str], n_train: int, n_valid: int) -> Path:
     out = bench_dir() / "datasets" / name
     if (out / ".complete").exists():
         return out
@@ -74,9 +89,9 @@ def build(name: str) -> Path:
     with tempfile.TemporaryDirectory(dir=bench_dir()) as tmp:
         staging = Path(tmp) / name
         _write(read_idx(source / "train-images-idx3-ubyte.gz"), read_idx(source / "train-labels-idx1-ubyte.gz"),
-               SUBSETS[name], staging / "train", N_TRAIN)
+               classes, staging / "train", n_train)
         _write(read_idx(source / "t10k-images-idx3-ubyte.gz"), read_idx(source / "t10k-labels-idx1-ubyte.gz"),
-               SUBSETS[name], staging / "valid", N_VALID)
+               classes, staging / "valid", n_valid)
         (staging / ".complete").touch()
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():
@@ -86,5 +101,5 @@ def build(name: str) -> Path:
 
 
 if __name__ == "__main__":
-    for dataset in ("demo", *SUBSETS):
+    for dataset in ("demo", *SUBSETS, *AUDIT_SUBSETS):
         print(dataset, build(dataset))

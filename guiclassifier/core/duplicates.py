@@ -3,9 +3,9 @@ or brightened), found in two steps that together cost little more than the preco
 
 1. Candidates: each image's NEIGHBOURS nearest images by the pretrained body's pooled features
    (cosine; the features are already cached by precompute), and its NEIGHBOURS nearest by
-   thumbnail (the whole picture's view in its fingerprint). Features alone missed cropped copies
-   whose original ranked 14th to 117th among their nearest (benchmarks/audit_planted.py); every
-   planted copy is its original's nearest by thumbnail likeness.
+   thumbnail: the whole picture's view against the others' whole and centre-cropped views (core.
+   fingerprints). Features alone missed cropped copies whose original ranked 14th to 117th among
+   their nearest (benchmarks/audit_planted.py); whole views alone, 2 of 720.
 2. Proof: the thumbnails' likeness (core.fingerprints) at NEAR_LIKENESS or more; the same pixels
    (a digest of the decoded image) make a pair exact.
 Pairs are joined into groups (a copy of a copy is in its original's group).
@@ -56,6 +56,23 @@ def nearest_neighbours(features: np.ndarray, k: int, cancel: CancelToken) -> tup
     return idx, sims
 
 
+def _nearest_thumbnails(prints: Sequence[Fingerprint], k: int, cancel: CancelToken) -> np.ndarray:
+    """Each picture's k most alike others: its whole view correlated with every view (whole and
+    cropped) of the others; a slightly cropped copy matches its original's crop of the same extent."""
+    views = torch.as_tensor(np.stack([p.views for p in prints]).astype(np.float32))  # (n, scales, d)
+    n, scales, d = views.shape
+    whole, every = views[:, 0], views.reshape(n * scales, d)
+    idx = np.zeros((n, min(k, n - 1)), dtype=np.int64)
+    for start in range(0, n, BLOCK):
+        cancel.raise_if_cancelled()
+        s = whole[start:start + BLOCK] @ every.T
+        rows = torch.arange(len(s))
+        s = s.reshape(len(s), n, scales).amax(2)  # a picture's best view
+        s[rows, rows + start] = -2.0
+        idx[start:start + BLOCK] = s.topk(idx.shape[1], dim=1).indices.numpy()
+    return idx
+
+
 class _Groups:
     """Union-find over image indices."""
 
@@ -79,8 +96,7 @@ def find_duplicates(paths: Sequence[str], prints: Sequence[Fingerprint], feature
     if n < 2:
         return []
     by_features, _ = nearest_neighbours(features, NEIGHBOURS, cancel)
-    by_thumbnail, _ = nearest_neighbours(np.stack([p.views[0] for p in prints]), NEIGHBOURS, cancel)
-    idx = np.concatenate([by_features, by_thumbnail], axis=1)
+    idx = np.concatenate([by_features, _nearest_thumbnails(prints, NEIGHBOURS, cancel)], axis=1)
     groups = _Groups(n)
     compared: set[tuple[int, int]] = set()
     near: list[tuple[int, float]] = []  # (one member, likeness) of each pair of copies
