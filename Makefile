@@ -56,6 +56,7 @@ benchmarks: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/startup.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/prediction.py
+	$(PY) benchmarks/audit_planted.py
 
 clean-venv:
 	rm -rf $(VENV)
