@@ -49,11 +49,11 @@ def click_tree_item(qtbot, view, item) -> None:
 
 
 def select_file(view, path: Path) -> None:
-    view.gallery.setCurrentRow(view.gallery_paths().index(str(path)))
+    view.files.grid.setCurrentRow(view.gallery_paths().index(str(path)))
 
 
 def trigger(view, text: str) -> None:
-    next(a for a in view.move_button.menu().actions() if a.text() == text).trigger()
+    next(a for a in view.files.move_button.menu().actions() if a.text() == text).trigger()
 
 
 @pytest.fixture
@@ -97,12 +97,12 @@ def test_clicking_a_finding_shows_its_images_with_class_and_split(checked, qtbot
     view = window.audit_panel
     click_tree_item(qtbot, view, finding_item(view, "Train/valid leaks"))
     assert sorted(view.gallery_paths()) == sorted([str(original), str(copy)])
-    texts = {view.gallery.item(i).data(Qt.ItemDataRole.UserRole): view.gallery.item(i).text()
-             for i in range(view.gallery.count())}
+    texts = {view.files.grid.item(i).data(Qt.ItemDataRole.UserRole): view.files.grid.item(i).text()
+             for i in range(view.files.grid.count())}
     assert texts[str(copy)] == "renamed_copy.png\ncat \u00b7 train"
     assert texts[str(original)] == "cat_000.png\ncat \u00b7 valid"
     assert "Train/valid leaks" in view.gallery_title.text()
-    qtbot.waitUntil(lambda: all(not view.gallery.item(i).icon().isNull() for i in range(view.gallery.count())))
+    qtbot.waitUntil(lambda: all(not view.files.grid.item(i).icon().isNull() for i in range(view.files.grid.count())))
     # A finding about whole classes has no images: the gallery says so instead.
     click_tree_item(qtbot, view, finding_item(view, "Small classes"))
     assert view.gallery_paths() == [] and "whole classes" in view.gallery_title.text()
@@ -115,7 +115,7 @@ def test_moving_a_file_from_the_check_and_undoing_it(checked, qtbot) -> None:
     window.confirm = lambda q: questions.append(q) or True
     click_tree_item(qtbot, view, finding_item(view, "Train/valid leaks"))
     select_file(view, copy)
-    assert view.move_button.isEnabled()
+    assert view.files.move_button.isEnabled()
     trigger(view, "Move to quarantine (out of the dataset)")
     wait_idle(qtbot, window)
     quarantined = dataset / "_quarantine" / "train" / "cat" / copy.name
@@ -125,14 +125,14 @@ def test_moving_a_file_from_the_check_and_undoing_it(checked, qtbot) -> None:
     assert view.gallery_paths() == [str(original)]
     assert "analyse again to update" in view.summary.text()
     assert finding_item(view, "Train/valid leaks").text(0).endswith("[1 of 2 moved]")
-    assert view.undo_button.isEnabled()
+    assert view.files.undo_button.isEnabled()
 
-    view.undo_button.click()
+    view.files.undo_button.click()
     wait_idle(qtbot, window)
     assert copy.is_file() and not quarantined.exists()
     assert sorted(view.gallery_paths()) == sorted([str(original), str(copy)])
     assert "analyse again" not in view.summary.text()
-    assert not view.undo_button.isEnabled()
+    assert not view.files.undo_button.isEnabled()
 
     # To another class: the same move code as the Interpret tab (panels.file_moves).
     select_file(view, original)

@@ -73,11 +73,11 @@ def test_clicking_a_cell_shows_exactly_its_images_most_wrong_first(analysed, qtb
 
 def select(view, path: str) -> None:
     paths = view.gallery_paths()
-    view.gallery.setCurrentRow(paths.index(path))
+    view.files.grid.setCurrentRow(paths.index(path))
 
 
 def trigger(view, text: str) -> None:
-    action = next(a for a in view.move_button.menu().actions() if a.text() == text)
+    action = next(a for a in view.files.move_button.menu().actions() if a.text() == text)
     action.trigger()
 
 
@@ -88,7 +88,7 @@ def test_moving_a_file_from_the_gallery_and_undoing_it(analysed, dataset: Path, 
     source = dataset / "valid" / "cat" / MISLABELLED
     view.top_losses_button.click()
     select(view, str(source))
-    assert view.move_button.isEnabled()
+    assert view.files.move_button.isEnabled()
     trigger(view, "Move to class dog")
     wait_idle(qtbot, window)
     target = dataset / "valid" / "dog" / MISLABELLED
@@ -100,14 +100,14 @@ def test_moving_a_file_from_the_gallery_and_undoing_it(analysed, dataset: Path, 
     assert report.decoded == 1  # the rescan decoded only the moved file
     assert str(source) not in view.gallery_paths()
     assert "1 file moved" in view.summary.text()
-    assert view.undo_button.isEnabled()
+    assert view.files.undo_button.isEnabled()
 
-    view.undo_button.click()
+    view.files.undo_button.click()
     wait_idle(qtbot, window)
     assert source.is_file() and not target.exists()
     assert window.workspace.data.report.counts() == {"cat": (12, 5), "dog": (12, 4)}
     assert str(source) in view.gallery_paths()
-    assert not view.undo_button.isEnabled()
+    assert not view.files.undo_button.isEnabled()
 
 
 def test_quarantine_takes_a_file_out_of_the_dataset(analysed, dataset: Path, qtbot) -> None:
@@ -175,7 +175,7 @@ def test_a_threshold_picked_on_the_curve_is_used_by_predict_and_saved(analysed, 
 
 def test_heatmaps_overlay_the_gallery_and_the_predict_rows(analysed, qtbot) -> None:
     window, view = analysed, analysed.interpret_panel
-    first = view.gallery.item(0)
+    first = view.files.grid.item(0)
     plain = first.icon().pixmap(96, 96).toImage()
     view.heatmap_controls.check.setChecked(True)
     wait_idle(qtbot, window)
@@ -183,15 +183,28 @@ def test_heatmaps_overlay_the_gallery_and_the_predict_rows(analysed, qtbot) -> N
     assert set(view.cams) == set(view.gallery_paths())
     size = window.workspace.learner.size
     assert all(cam.shape == (size, size) for cam in view.cams.values())
-    qtbot.waitUntil(lambda: not view._thumb_timer.isActive())
-    overlaid = view.gallery.item(0).icon().pixmap(96, 96).toImage()
+    qtbot.waitUntil(lambda: not view.files.thumb_timer.isActive())
+    overlaid = view.files.grid.item(0).icon().pixmap(96, 96).toImage()
     assert overlaid != plain
     view.heatmap_controls.slider.setValue(90)
-    qtbot.waitUntil(lambda: not view._thumb_timer.isActive())
-    assert view.gallery.item(0).icon().pixmap(96, 96).toImage() != overlaid
+    qtbot.waitUntil(lambda: not view.files.thumb_timer.isActive())
+    assert view.files.grid.item(0).icon().pixmap(96, 96).toImage() != overlaid
     predict = window.predict_panel
     predict.heatmap_controls.check.setChecked(True)
     predict.start_predict(list(view.interpretation.paths[:3]))
     wait_idle(qtbot, window)  # the prediction, then its heatmaps
     wait_idle(qtbot, window)
     assert set(predict.cams) == set(view.interpretation.paths[:3])
+
+
+def test_a_file_moved_from_the_check_data_tab_leaves_the_gallery_too(analysed, dataset: Path, qtbot) -> None:
+    window, view = analysed, analysed.interpret_panel
+    window.confirm = lambda q: True
+    source = str(dataset / "valid" / "cat" / MISLABELLED)
+    assert source in view.gallery_paths()
+    window.audit_panel.move_file(source, "")  # quarantine, as the Check data tab asks
+    wait_idle(qtbot, window)
+    assert source not in view.gallery_paths() and "1 file moved since this analysis" in view.summary.text()
+    window.audit_panel.undo_last_move()
+    wait_idle(qtbot, window)
+    assert source in view.gallery_paths() and "moved since" not in view.summary.text()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guiclassifier.core.errors import DataError
-from guiclassifier.gui.widgets.interpret_view import QUARANTINE
+from guiclassifier.gui.widgets.file_gallery import QUARANTINE
 
 if TYPE_CHECKING:
     from guiclassifier.core.curate import FileMove

@@ -24,6 +24,7 @@ class InterpretPanel(InterpretView):
         self.undoRequested.connect(self.undo_last_move)
         self.thresholdChosen.connect(self.use_threshold)
         self.heatmapsRequested.connect(self.make_heatmaps)
+        data_panel.datasetOpened.connect(self._dataset_opened)
         self._heatmap_model: tuple[int, int] | None = None
 
     def set_busy(self, busy: bool) -> None:
@@ -52,6 +53,11 @@ class InterpretPanel(InterpretView):
                                  "images analysed until then.")
         else:
             self.host.set_status(self.summary.text())
+
+    def _dataset_opened(self, rescan: bool) -> None:
+        """After a rescan, files moved from any tab (the Check data tab too) leave the gallery."""
+        if rescan:
+            self.set_moved({move.source for move in self.host.workspace.moves})
 
     def move_file(self, path: str, target: str) -> None:
         """Move an image to another class folder or to quarantine, after asking (panels.file_moves)."""

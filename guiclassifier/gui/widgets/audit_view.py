@@ -6,21 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QFont, QFontMetrics, QPainter, QPalette, QResizeEvent
+from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QListView,
-    QListWidget,
-    QListWidgetItem,
-    QMenu,
     QPushButton,
     QSplitter,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
-    QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -28,21 +23,17 @@ from PySide6.QtWidgets import (
 )
 
 from guiclassifier.core.text import plural
-from guiclassifier.gui.widgets.images import thumbnail_icon
-from guiclassifier.gui.widgets.interpret_view import QUARANTINE
+from guiclassifier.gui.widgets.file_gallery import FileGallery, GalleryImage
 
 if TYPE_CHECKING:  # torch: imported where used (see workspace.engine)
     from guiclassifier.core.audit import Finding
     from guiclassifier.core.curate import FileMove
     from guiclassifier.workspace.jobs import Audited
 
-THUMB = 96
 GALLERY_LIMIT = 300
 FINDINGS_PER_KIND = 500  # more are counted, not listed: nobody reads further
 NAMES_SHOWN = 3  # file names a group's line starts with
-THUMBS_PER_TICK = 12  # thumbnails decode a few at a time so the window never stalls
 PATH_ROLE = Qt.ItemDataRole.UserRole
-CLASS_ROLE = Qt.ItemDataRole.UserRole + 1
 MEANING_ROLE = Qt.ItemDataRole.UserRole + 2  # a kind's row: what the kind means
 PAD = 3
 TITLES = {
@@ -144,10 +135,6 @@ class AuditView(QWidget):
         self.busy = False
         self._summary = ""
         self._shown: tuple[str, object] | None = None  # ("kind", name) or ("finding", index)
-        self._pending_thumbs: list[QListWidgetItem] = []
-        self._thumb_timer = QTimer(self)
-        self._thumb_timer.setInterval(0)
-        self._thumb_timer.timeout.connect(self._load_some_thumbnails)
 
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
@@ -183,42 +170,15 @@ class AuditView(QWidget):
         self.gallery_title.setObjectName("auditGalleryTitle")
         self.gallery_title.setWordWrap(True)
         right_layout.addWidget(self.gallery_title)
-        self.gallery = QListWidget()
-        self.gallery.setObjectName("auditGallery")
-        self.gallery.setViewMode(QListView.ViewMode.IconMode)
-        self.gallery.setIconSize(QSize(THUMB, THUMB))
-        self.gallery.setGridSize(QSize(THUMB + 70, THUMB + 48))
-        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
-        self.gallery.setMovement(QListView.Movement.Static)
-        self.gallery.setWordWrap(True)
-        self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.gallery.customContextMenuRequested.connect(
-            lambda pos: self.gallery.itemAt(pos) and self._actions_menu().exec(self.gallery.mapToGlobal(pos)))
-        self.gallery.itemDoubleClicked.connect(lambda _: self.open_folder())
-        self.gallery.currentItemChanged.connect(lambda *_: self._update_actions())
-        right_layout.addWidget(self.gallery, 1)
-        actions = QHBoxLayout()
-        self.open_folder_button = QPushButton("Open folder")
-        self.open_folder_button.setObjectName("auditOpenFolderButton")
-        self.open_folder_button.clicked.connect(self.open_folder)
-        self.move_button = QToolButton()
-        self.move_button.setObjectName("auditMoveButton")
-        self.move_button.setText("Move to...")
-        self.move_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.undo_button = QPushButton("Undo last move")
-        self.undo_button.setObjectName("auditUndoButton")
-        self.undo_button.clicked.connect(self.undoRequested)
-        self.undo_button.setEnabled(False)
-        for w in (self.open_folder_button, self.move_button, self.undo_button):
-            actions.addWidget(w)
-        actions.addStretch(1)
-        right_layout.addLayout(actions)
+        self.files = FileGallery("audit", caption_lines=2)
+        self.files.moveRequested.connect(self.moveRequested)
+        self.files.undoRequested.connect(self.undoRequested)
+        right_layout.addWidget(self.files, 1)
         split.addWidget(right)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         split.setSizes([460, 540])
         layout.addWidget(split, 1)
-        self._update_actions()
 
     # ----- showing a check ----------------------------------------------------------------
 
@@ -230,7 +190,7 @@ class AuditView(QWidget):
         self.findings = []
         self.tree.clear()
         self._clear_gallery(PICK if result is not None else "")
-        self.move_button.setMenu(self._actions_menu(moves_only=True))
+        self.files.set_classes(result.classes if result is not None else ())
         if result is None:
             self._summary = ""
             self.summary.setText(NOTHING_YET)
@@ -337,14 +297,10 @@ class AuditView(QWidget):
         self._fill_gallery(list(files.values()), heading)
 
     def _clear_gallery(self, text: str) -> None:
-        self.gallery.clear()
-        self._pending_thumbs = []
+        self.files.show_images([])
         self.gallery_title.setText(text)
-        self._update_actions()
 
     def _fill_gallery(self, files: list[tuple[str, str, str]], heading: str) -> None:
-        self.gallery.clear()
-        self._pending_thumbs = []
         shown = [f for f in files if f[0] not in self.moved]
         gone = len(files) - len(shown)
         notes = []
@@ -353,67 +309,15 @@ class AuditView(QWidget):
         if len(shown) > GALLERY_LIMIT:
             notes.append(f"showing the first {GALLERY_LIMIT} of {len(shown)}")
         self.gallery_title.setText(heading + (f" ({'; '.join(notes)})" if notes else ""))
-        for path, cls, split in shown[:GALLERY_LIMIT]:
-            item = QListWidgetItem(f"{Path(path).name}\n{cls} \u00b7 {split}")
-            item.setData(PATH_ROLE, path)
-            item.setData(CLASS_ROLE, cls)
-            item.setToolTip(f"{path}\nclass {cls}, {split} set")
-            self.gallery.addItem(item)
-            self._pending_thumbs.append(item)
-        self._thumb_timer.start()
-        self._update_actions()
-
-    def _load_some_thumbnails(self) -> None:
-        batch, self._pending_thumbs = self._pending_thumbs[:THUMBS_PER_TICK], self._pending_thumbs[THUMBS_PER_TICK:]
-        for item in batch:
-            try:
-                icon = thumbnail_icon(item.data(PATH_ROLE), THUMB)
-                if icon is not None:
-                    item.setIcon(icon)
-            except RuntimeError:  # the item was deleted with the gallery's contents meanwhile
-                pass
-        if not self._pending_thumbs:
-            self._thumb_timer.stop()
+        self.files.show_images([GalleryImage(path, f"{Path(path).name}\n{cls} \u00b7 {split}",
+                                             f"{path}\nclass {cls}, {split} set", cls)
+                                for path, cls, split in shown[:GALLERY_LIMIT]])
 
     def gallery_paths(self) -> list[str]:
         """The paths shown in the gallery, in order."""
-        return [self.gallery.item(i).data(PATH_ROLE) for i in range(self.gallery.count())]
+        return self.files.paths()
 
     # ----- acting on a file ------------------------------------------------------------------
-
-    def selected_path(self) -> str | None:
-        item = self.gallery.currentItem()
-        return item.data(PATH_ROLE) if item is not None else None
-
-    def _actions_menu(self, moves_only: bool = False) -> QMenu:
-        menu = QMenu(self)
-        if not moves_only:
-            menu.addAction("Open folder", self.open_folder)
-            menu.addSeparator()
-        classes = self.result.classes if self.result is not None else ()
-        moves = [(name, menu.addAction(f"Move to class {name}", lambda n=name: self._request_move(n)))
-                 for name in classes]
-
-        def own_class_off() -> None:  # a file is not offered the class it is already in
-            item = self.gallery.currentItem()
-            own = item.data(CLASS_ROLE) if item is not None else None
-            for name, action in moves:
-                action.setEnabled(name != own)
-
-        menu.aboutToShow.connect(own_class_off)
-        menu.addSeparator()
-        menu.addAction("Move to quarantine (out of the dataset)", lambda: self._request_move(QUARANTINE))
-        return menu
-
-    def _request_move(self, target: str) -> None:
-        path = self.selected_path()
-        if path is not None and not self.busy:
-            self.moveRequested.emit(path, target)
-
-    def open_folder(self) -> None:
-        path = self.selected_path()
-        if path is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
 
     def file_moved(self, move: FileMove) -> None:
         self.set_moved(self.moved | {move.source})
@@ -459,10 +363,4 @@ class AuditView(QWidget):
         self.check_button.setEnabled(can_check and not busy)
         if self.result is None:
             self.summary.setText(NOTHING_YET if can_check else NO_DATA)
-        self.undo_button.setEnabled(can_undo and not busy)
-        self._update_actions()
-
-    def _update_actions(self) -> None:
-        chosen = self.gallery.currentItem() is not None
-        self.open_folder_button.setEnabled(chosen)
-        self.move_button.setEnabled(chosen and not self.busy)
+        self.files.set_state(busy, can_undo)

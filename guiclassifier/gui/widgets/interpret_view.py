@@ -8,24 +8,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QIcon
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QListView,
     QListWidget,
     QListWidgetItem,
-    QMenu,
     QPushButton,
     QSplitter,
     QTableWidget,
     QTabWidget,
     QTableWidgetItem,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +31,7 @@ from guiclassifier.core.coverage import coverage_curve
 from guiclassifier.core.text import plural
 from guiclassifier.gui.widgets.coverage_view import CoverageView
 from guiclassifier.gui.widgets.heatmap_controls import HeatmapControls
+from guiclassifier.gui.widgets.file_gallery import THUMB, FileGallery, GalleryImage
 from guiclassifier.gui.widgets.images import heatmap_icon, thumbnail_icon
 
 if TYPE_CHECKING:  # torch: imported where used (see workspace.engine)
@@ -41,11 +39,8 @@ if TYPE_CHECKING:  # torch: imported where used (see workspace.engine)
     from guiclassifier.core.gradcam import Heatmap
     from guiclassifier.core.interpret import Interpretation
 
-THUMB = 96
 TOP_LOSSES = 60
 GALLERY_LIMIT = 300
-THUMBS_PER_TICK = 12  # thumbnails decode a few at a time so the window never stalls
-QUARANTINE = ""  # the move target that means "out of the dataset"
 NOTHING_YET = "Train a model (or open one with a dataset), then analyse its mistakes here."
 READY = "Click Analyse validation set to see which images the model gets wrong."
 RIGHT = QColor(40, 160, 90)
@@ -67,10 +62,6 @@ class InterpretView(QWidget):
         self.moved: set[str] = set()
         self.cams: dict[str, np.ndarray] = {}  # Grad-CAM maps of this interpretation's model, by path
         self.busy = False
-        self._pending_thumbs: list[QListWidgetItem] = []
-        self._thumb_timer = QTimer(self)
-        self._thumb_timer.setInterval(0)
-        self._thumb_timer.timeout.connect(self._load_some_thumbnails)
 
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
@@ -142,43 +133,17 @@ class InterpretView(QWidget):
         heat_row.addWidget(self.heatmap_controls)
         heat_row.addStretch(1)
         right_layout.addLayout(heat_row)
-        self.gallery = QListWidget()
-        self.gallery.setObjectName("lossGallery")
-        self.gallery.setViewMode(QListView.ViewMode.IconMode)
-        self.gallery.setIconSize(QSize(THUMB, THUMB))
-        self.gallery.setGridSize(QSize(THUMB + 90, THUMB + 56))
-        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
-        self.gallery.setMovement(QListView.Movement.Static)
-        self.gallery.setWordWrap(True)
-        self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.gallery.customContextMenuRequested.connect(
-            lambda pos: self.gallery.itemAt(pos) and self._actions_menu().exec(self.gallery.mapToGlobal(pos)))
-        self.gallery.itemDoubleClicked.connect(lambda _: self.open_folder())
-        self.gallery.currentItemChanged.connect(lambda *_: self._update_actions())
-        right_layout.addWidget(self.gallery, 1)
-        actions = QHBoxLayout()
-        self.open_folder_button = QPushButton("Open folder")
-        self.open_folder_button.setObjectName("openFolderButton")
-        self.open_folder_button.clicked.connect(self.open_folder)
-        self.move_button = QToolButton()
-        self.move_button.setObjectName("moveButton")
-        self.move_button.setText("Move to...")
-        self.move_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.undo_button = QPushButton("Undo last move")
-        self.undo_button.setObjectName("undoMoveButton")
-        self.undo_button.clicked.connect(self.undoRequested)
-        self.undo_button.setEnabled(False)
-        for w in (self.open_folder_button, self.move_button, self.undo_button):
-            actions.addWidget(w)
-        actions.addStretch(1)
-        right_layout.addLayout(actions)
+        self.files = FileGallery("loss", caption_lines=3)
+        self.files.icon_for = self._icon
+        self.files.moveRequested.connect(self.moveRequested)
+        self.files.undoRequested.connect(self.undoRequested)
+        right_layout.addWidget(self.files, 1)
         split.addWidget(right)
         split.setSizes([460, 540])
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
         split.setChildrenCollapsible(False)
         layout.addWidget(split, 1)
-        self._update_actions()
 
     # ----- showing an interpretation ------------------------------------------------------
 
@@ -191,9 +156,9 @@ class InterpretView(QWidget):
                                 coverage_curve(interpretation.probs, interpretation.targets), threshold)
         self._fill_matrix()
         self._fill_confused()
-        self.move_button.setMenu(self._actions_menu(moves_only=True))
+        self.files.set_classes(interpretation.classes if interpretation is not None else ())
         if interpretation is None:
-            self.gallery.clear()
+            self.files.show_images([])
             self.gallery_title.setText("Top losses")
             self.summary.setText(NOTHING_YET)
             return
@@ -272,37 +237,20 @@ class InterpretView(QWidget):
     def _fill_gallery(self, indices: list[int], title: str) -> None:
         interp = self.interpretation
         assert interp is not None
-        self.gallery.clear()
-        self._pending_thumbs = []
         shown = [i for i in indices if interp.paths[i] not in self.moved]
         more = f" (showing the first {GALLERY_LIMIT})" if len(shown) > GALLERY_LIMIT else ""
         self.gallery_title.setText(title + more)
         losses, preds = interp.losses, interp.preds
+        images = []
         for i in shown[:GALLERY_LIMIT]:
             actual, pred = interp.classes[interp.targets[i]], interp.classes[preds[i]]
-            item = QListWidgetItem(f"{Path(interp.paths[i]).name}\n{actual} \u2192 {pred} "
-                                   f"{interp.probs[i, preds[i]]:.0%}\nloss {losses[i]:.2f}")
-            item.setData(Qt.ItemDataRole.UserRole, interp.paths[i])
-            item.setToolTip(f"{interp.paths[i]}\nactual {actual}, predicted {pred} "
-                            f"({interp.probs[i, preds[i]]:.1%}); p({actual}) = "
-                            f"{interp.probs[i, interp.targets[i]]:.1%}, loss {losses[i]:.3f}")
-            self.gallery.addItem(item)
-            self._pending_thumbs.append(item)
-        self._thumb_timer.start()
-        self._update_actions()
+            images.append(GalleryImage(
+                interp.paths[i], f"{Path(interp.paths[i]).name}\n{actual} \u2192 {pred} "
+                                 f"{interp.probs[i, preds[i]]:.0%}\nloss {losses[i]:.2f}",
+                f"{interp.paths[i]}\nactual {actual}, predicted {pred} ({interp.probs[i, preds[i]]:.1%}); "
+                f"p({actual}) = {interp.probs[i, interp.targets[i]]:.1%}, loss {losses[i]:.3f}", actual))
+        self.files.show_images(images)
         self._ask_for_heatmaps()
-
-    def _load_some_thumbnails(self) -> None:
-        batch, self._pending_thumbs = self._pending_thumbs[:THUMBS_PER_TICK], self._pending_thumbs[THUMBS_PER_TICK:]
-        for item in batch:
-            try:
-                icon = self._icon(item.data(Qt.ItemDataRole.UserRole))
-                if icon is not None:
-                    item.setIcon(icon)
-            except RuntimeError:  # the item was deleted with the gallery's contents meanwhile
-                pass
-        if not self._pending_thumbs:
-            self._thumb_timer.stop()
 
     def _icon(self, path: str) -> QIcon | None:
         cam = self.cams.get(path) if self.heatmap_controls.on else None
@@ -329,63 +277,30 @@ class InterpretView(QWidget):
         self._redraw_icons()
 
     def _redraw_icons(self) -> None:
-        self._pending_thumbs = [self.gallery.item(i) for i in range(self.gallery.count())]
-        self._thumb_timer.start()
+        self.files.redraw_icons()
 
     def gallery_paths(self) -> list[str]:
         """The paths shown in the gallery, in order."""
-        return [self.gallery.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.gallery.count())]
+        return self.files.paths()
 
     # ----- acting on a file ------------------------------------------------------------------
 
-    def selected_path(self) -> str | None:
-        item = self.gallery.currentItem()
-        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
-
-    def _actions_menu(self, moves_only: bool = False) -> QMenu:
-        menu = QMenu(self)
-        if not moves_only:
-            menu.addAction("Open folder", self.open_folder)
-            menu.addSeparator()
-        interp = self.interpretation
-        moves = [(name, menu.addAction(f"Move to class {name}", lambda n=name: self._request_move(n)))
-                 for name in (interp.classes if interp is not None else ())]
-
-        def own_class_off() -> None:  # a file is not offered the class it is already in
-            own = self._selected_class()
-            for name, action in moves:
-                action.setEnabled(name != own)
-
-        menu.aboutToShow.connect(own_class_off)
-        menu.addSeparator()
-        menu.addAction("Move to quarantine (out of the dataset)", lambda: self._request_move(QUARANTINE))
-        return menu
-
-    def _selected_class(self) -> str | None:
-        path, interp = self.selected_path(), self.interpretation
-        if path is None or interp is None or path not in interp.paths:
-            return None
-        return interp.classes[interp.targets[interp.paths.index(path)]]
-
-    def _request_move(self, target: str) -> None:
-        path = self.selected_path()
-        if path is not None and not self.busy:
-            self.moveRequested.emit(path, target)
-
-    def open_folder(self) -> None:
-        path = self.selected_path()
-        if path is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
-
     def file_moved(self, move: FileMove) -> None:
         """Take a moved file out of the gallery; the matrix stays as analysed until the next run."""
-        self.moved.add(move.source)
-        self._refill_gallery()
+        self.set_moved(self.moved | {move.source})
 
     def file_restored(self, move: FileMove) -> None:
         """An undone move: the file is back where the analysis saw it."""
-        self.moved.discard(move.source)
-        self._refill_gallery()
+        self.set_moved(self.moved - {move.source})
+
+    def set_moved(self, paths: set[str]) -> None:
+        """The analysed files moved since (from this tab or another) leave the gallery."""
+        if self.interpretation is None:
+            return
+        paths = set(paths) & set(self.interpretation.paths)
+        if paths != self.moved:
+            self.moved = paths
+            self._refill_gallery()
 
     def _refill_gallery(self) -> None:
         """The gallery (and its count) without the files moved since the analysis."""
@@ -410,10 +325,4 @@ class InterpretView(QWidget):
             self.summary.setText(READY if can_analyse else NOTHING_YET)
         self.tta_check.setEnabled(not busy)
         self.heatmap_controls.setEnabled(not busy)
-        self.undo_button.setEnabled(can_undo and not busy)
-        self._update_actions()
-
-    def _update_actions(self) -> None:
-        chosen = self.gallery.currentItem() is not None
-        self.open_folder_button.setEnabled(chosen)
-        self.move_button.setEnabled(chosen and not self.busy)
+        self.files.set_state(busy, can_undo)
