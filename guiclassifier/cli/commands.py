@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported where used: the CLI starts without torch until a command needs it
+    from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.learner import Learner
 
@@ -94,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                  "guiclassifier audit resources/demo --arch mobilenet_v2 --size 64 --json")
     _add_data(p)
     _add_model(p)
-    p.add_argument("--json", action="store_true", help="the findings as JSON: {kind, files, classes, split, score}")
+    p.add_argument("--json", action="store_true",
+                   help="the report as JSON: {images, unreadable, cancelled, seconds, findings: [{kind, files, "
+                        "classes, split, score, detail}]}")
     p.add_argument("--top", type=int, default=10, help="findings of each kind listed (default 10; --json: all)")
     _add_common(p)
 
@@ -134,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path)
     p.add_argument("paths", type=Path, nargs="+")
     p.add_argument("--tta", action="store_true", help="average over 4 augmented views too")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="the results as JSON: {predictions: [{path, class (null when not sure), probability, "
+                        "best_guess, not_sure, probabilities, warning}], skipped: [{path, reason}]}")
     p.add_argument("--csv", type=Path, help="write path, class and probabilities to this CSV file")
     p.add_argument("--heatmap", type=Path, metavar="DIR",
                    help="write each image with a Grad-CAM overlay (where the model looked for the class it "
@@ -169,6 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "beyond it. auto (the default): 5GB, or a fifth of the free disk when that is less")
     p.add_argument("--json", action="store_true")
     return parser
+
+
+def _reporter(args: argparse.Namespace) -> ConsoleReporter:
+    """Progress for a command; with --json every line of it goes to stderr, so stdout is the JSON alone."""
+    from guiclassifier.cli.progress import ConsoleReporter
+
+    if getattr(args, "json", False):
+        return ConsoleReporter(out=sys.stderr, quiet=True)
+    return ConsoleReporter(quiet=args.quiet)
 
 
 def _confidence(text: str) -> float:
@@ -278,7 +292,6 @@ def _learner_from(args: argparse.Namespace, precompute: bool = False, dist_info:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.audit import KINDS, audit
     from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.text import plural, printable
@@ -286,7 +299,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     learner = _learner_from(args, precompute=True)
     token = CancelToken()
     _install_sigint(token)
-    reporter = ConsoleReporter(quiet=args.quiet or args.json)
+    reporter = _reporter(args)
     report = audit(learner, callbacks=reporter, cancel=token)
     reporter.close()
     if args.json:
@@ -314,7 +327,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.cancel import CancelToken
 
     learner = _learner_from(args, precompute=not (args.unfrozen or args.no_precompute))
@@ -322,7 +334,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         learner.unfreeze()
     token = CancelToken()
     _install_sigint(token)
-    reporter = ConsoleReporter(quiet=args.quiet or args.json)
+    reporter = _reporter(args)
     result = learner.lr_find(args.start_lr, args.end_lr, args.num_it, callbacks=reporter, cancel=token)
     reporter.close()
     if args.plot:
@@ -444,7 +456,6 @@ def _unfinished_out(out: Path) -> Path:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.images import expand_image_paths
     from guiclassifier.core.learner import Learner
     from guiclassifier.core.cancel import CancelToken
@@ -458,7 +469,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     token = CancelToken()
     _install_sigint(token)
     results = predict_files(learner, files, tta=args.tta, reference=learner.reference,
-                            callbacks=ConsoleReporter(quiet=args.quiet), cancel=token)
+                            callbacks=_reporter(args), cancel=token)
     classes = list(learner.classes)
     rows = [{"path": r.path, "class": None if r.answer is None else classes[r.answer], "probability": r.confidence,
              "best_guess": classes[r.best], "not_sure": r.not_sure,
@@ -503,14 +514,15 @@ def _write_heatmaps(learner: Learner, paths: list[str], folder: Path, cancel: Ca
         while name in used:
             name, n = f"{stem}-{n}.heatmap.png", n + 1
         used.add(name)
-        caption = f"{learner.classes[heat.class_index]} {heat.probability:.0%}: where the model looked"
+        cls = learner.classes[heat.class_index]
+        answer = f"not sure ({cls}?)" if heat.probability < learner.confidence_threshold else cls
+        caption = f"{answer} {heat.probability:.0%}: where the model looked for {cls}"
         write_heatmap_png(heat.path, heat.cam, folder / name, caption)
         written += 1
     return written
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.learner import Learner
 
@@ -519,7 +531,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     learner.attach_data(_data_from(args))
     token = CancelToken()
     _install_sigint(token)
-    ev = learner.evaluate(tta=args.tta, callbacks=ConsoleReporter(quiet=args.quiet), cancel=token)
+    ev = learner.evaluate(tta=args.tta, callbacks=_reporter(args), cancel=token)
     if ev.cancelled:
         print("stopped: no figures (the validation set was not finished)", file=sys.stderr)
         return 1
@@ -542,10 +554,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"with the {threshold:.0%} confidence threshold ({saved}): {at.answered} of {ev.n} answered "
               f"({at.coverage:.0%}), {at.accuracy:.1%} of them right; the rest 'not sure'")
     if args.set_threshold is not None and ev.coverage is not None:
-        print("\nthreshold  answered  right")
+        print("\nthreshold    answered    right")
         for t in (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99):
             point = ev.coverage.at(t)
-            print(f"{t:9.0%}  {point.coverage:8.0%}  {point.accuracy:5.1%}")
+            right = f"{point.accuracy:6.1%}" if point.answered else "     -"
+            print(f"{t:9.0%}  {point.answered:>4}/{ev.n:<5}  {right}")
     print()
     corner = "actual \\ predicted"
     width = max(len(c) for c in classes + [corner]) + 2

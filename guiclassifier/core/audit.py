@@ -20,6 +20,7 @@ from guiclassifier.core.cancel import Cancelled, CancelToken
 from guiclassifier.core.duplicates import DuplicateGroup, find_duplicates, nearest_neighbours
 from guiclassifier.core.events import AuditProgress, Callback, Emitter
 from guiclassifier.core.fingerprints import Fingerprint, fingerprints
+from guiclassifier.core.image_size import default_image_size
 from guiclassifier.core.label_issues import label_issues, out_of_fold_probabilities
 from guiclassifier.core.progress import EtaClock
 from guiclassifier.core.text import plural
@@ -42,7 +43,8 @@ KINDS = {
     "conflicting_labels": "the same picture in two classes",
     "exact_duplicates": "the same pixels under several names",
     "near_duplicates": "near copies (resized, re-encoded, cropped or brightened)",
-    "label_error": "the label looks wrong",
+    "label_error": "a model that never saw the image prefers another class: the first are the likeliest "
+                   "mistakes, the last often just hard pictures",
     "small_class": "too few training images",
     "class_imbalance": "classes of very different sizes",
     "small_images": "images much smaller than the training size",
@@ -170,7 +172,7 @@ def _duplicate_finding(group: DuplicateGroup, images: _Images, classes: tuple[st
         kind, detail = "near_duplicates", f"{copies} that look the same (likeness {group.likeness:.4f})"
     if kind in ("conflicting_labels", "leak"):
         detail += " (same pixels)" if group.exact else ""
-    return Finding(kind, files, names, splits, group.likeness, detail)
+    return Finding(kind, files, names, splits, 1.0 if group.exact else group.likeness, detail)
 
 
 def _label_finding(issue, images: _Images, classes: tuple[str, ...]) -> Finding:
@@ -199,16 +201,24 @@ def _class_sizes(classes: tuple[str, ...], counts: Counter) -> list[Finding]:
 
 def _small_images(items: list, prints: list[Fingerprint | None], classes: tuple[str, ...],
                   size: int) -> list[Finding]:
+    """Images blown up to the training size. When most of the dataset is small and `size` is already
+    the one the app picks for such images (core.image_size), that is the data, not a problem."""
+    read = [p for p in prints if p is not None]
     small = [(i, split, p) for (i, split), p in zip(items, prints)
              if p is not None and min(p.width, p.height) < SMALL_IMAGE * size]
     if not small:
         return []
-    sides = [min(p.width, p.height) for _, _, p in small]
+    sides = sorted(min(p.width, p.height) for _, _, p in small)
+    most = len(small) > len(read) / 2
+    suits = default_image_size("cpu", sides[len(sides) // 2])
+    if most and size <= suits:
+        return []
+    what = f"{plural(len(small), 'image')} with a shorter side under {SMALL_IMAGE * size:.0f} px " \
+           f"(smallest {sides[0]} px) are blown up to {size} px and look blurred"
+    advice = (f"; {suits} px would suit them and train faster" if most else
+              "; check they are what you meant, or find larger copies")
     return [Finding("small_images", tuple(i.path for i, _, _ in small), tuple(classes[i.label] for i, _, _ in small),
-                    tuple(s for _, s, _ in small), len(small) / len(items),
-                    f"{plural(len(small), 'image')} with a shorter side under {SMALL_IMAGE * size:.0f} px "
-                    f"(smallest {min(sides)} px) are blown up to {size} px and look blurred; "
-                    f"a smaller training size may suit them better")]
+                    tuple(s for _, s, _ in small), len(small) / len(items), what + advice)]
 
 
 def _unlike_class(images: _Images, classes: tuple[str, ...], cancel: CancelToken) -> list[Finding]:

@@ -2,8 +2,10 @@
 as fastai v1's plot_top_losses(heatmap=True) showed.
 
 Each channel of the body's last feature map is weighted by the mean gradient of the class score
-with respect to it; the weighted sum, clipped at zero, is the map. It covers the centre square
-the model sees (core.augment.valid_transform), scaled to the image size the model was given.
+with respect to it; the weighted sum, clipped at zero, is the map, stretched to [0, 1] so the
+legend's ends mean least and most. It covers the centre square the model sees (core.augment.
+valid_transform), scaled to the image size the model was given. The last feature map is 1/32 of
+that size (GRID_DIVISOR): 2x2 at 64 px, 7x7 at 224.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from guiclassifier.core.predict import Predictor
 
 BATCH = 16
+GRID_DIVISOR = 32
+COARSE_GRID = 3  # this many cells a side or fewer: the map says little more than which corner
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,15 @@ def class_activation_maps(model: Classifier, x: torch.Tensor, classes: torch.Ten
     weights = grads.mean(dim=(2, 3), keepdim=True)
     cams = F.relu((weights * acts.detach()).sum(1, keepdim=True))
     cams = F.interpolate(cams, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    peak = cams.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+    low = cams.flatten(1).amin(1)[:, None, None]
+    spread = (cams.flatten(1).amax(1)[:, None, None] - low).clamp_min(1e-12)
     probs = logits.detach().softmax(1).gather(1, chosen[:, None])[:, 0]
-    return (cams / peak).cpu(), chosen.cpu(), probs.cpu()
+    return ((cams - low) / spread).cpu(), chosen.cpu(), probs.cpu()
+
+
+def is_coarse(size: int) -> bool:
+    """Whether maps at this image size are too coarse to show much (see the module docstring)."""
+    return size // GRID_DIVISOR <= COARSE_GRID
 
 
 def heatmaps(learner: Predictor, paths: Sequence[str | Path], class_index: int | None = None,

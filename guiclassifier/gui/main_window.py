@@ -259,7 +259,7 @@ class MainWindow(QMainWindow):
         """A job's learner becomes the project's model."""
         if self.workspace.adopt(learner, key):
             self.interpret_panel.set_interpretation(None)
-        self.predict_panel.set_classes(learner.classes)
+        self.predict_panel.set_classes(learner.classes, learner.confidence_threshold)
 
     def device_type(self) -> str:
         from guiclassifier.core.device import resolve_device

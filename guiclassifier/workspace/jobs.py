@@ -108,6 +108,7 @@ class Audited:
     seconds: float
     features: str  # whose features compared the images, for people
     random_features: bool  # an untrained network with random weights: copies and labels found less well
+    rescanned: ImageData | None = None  # the folder as it is now, when files changed since it was scanned
 
 
 @dataclass(frozen=True)
@@ -217,15 +218,24 @@ def interpret_job(run: RunSettings, tta: bool, cb: Callback, cancel: CancelToken
     return Interpreted(learner, run.key, interpret(learner, tta, cb, cancel))
 
 
-def audit_job(run: RunSettings, cb: Callback, cancel: CancelToken) -> Audited:
-    """Check the dataset for copies, leaks, wrong labels and odd classes or images. Before any
-    training this builds a pretrained learner from the model settings (not adopted: an untrained
-    model is not the project's); its cached activations serve the next precompute."""
+def audit_job(run: RunSettings, settings: DataSettings, cb: Callback, cancel: CancelToken) -> Audited:
+    """Check the dataset for copies, leaks, wrong labels and odd classes or images, as the folder is
+    now: it is rescanned first (only changed files are decoded), since files may have been added or
+    moved outside the app. Before any training this builds a pretrained learner from the model
+    settings (not adopted: an untrained model is not the project's); its cached activations serve
+    the next precompute."""
+    import dataclasses
     import time
 
     from guiclassifier.core.audit import audit
+    from guiclassifier.core.data import ImageData
 
     start = time.perf_counter()
+    data = ImageData.from_folder(str(run.data.path), callbacks=cb, cancel=cancel, previous=run.data.report,
+                                 **settings.scan_kwargs())
+    rescanned = None if _items(data) == _items(run.data) else data
+    if rescanned is not None:
+        run = dataclasses.replace(run, data=rescanned)
     learner = run.learner()
     reused = learner is run.current
     features = f"the current model's features ({learner.arch})" if reused else \
@@ -233,7 +243,11 @@ def audit_job(run: RunSettings, cb: Callback, cancel: CancelToken) -> Audited:
     report = audit(learner, cb, cancel)
     untrained_random = learner.weights_source.kind == "random" and not learner.history
     return Audited(report, tuple(run.data.classes), str(run.data.path), len(run.data.report.skipped),
-                   time.perf_counter() - start, features, untrained_random)
+                   time.perf_counter() - start, features, untrained_random, rescanned)
+
+
+def _items(data: ImageData) -> tuple[tuple[tuple[str, int], ...], ...]:
+    return tuple(tuple((i.path, i.label) for i in items) for items in (data.train_items, data.valid_items))
 
 
 def predict_job(learner: Learner, files: Sequence[str], tta: bool, cb: Callback, cancel: CancelToken) -> Predicted:

@@ -324,3 +324,16 @@ def test_byte_sizes_read_as_a_file_manager_shows_them() -> None:
 
     assert [byte_size(n) for n in (0, 1, 999, 1000, 49_400_000, 1_200_000_000)] == \
         ["0 bytes", "1 byte", "999 bytes", "1.0 kB", "49.4 MB", "1.2 GB"]
+
+
+def test_audit_json_is_the_whole_stdout_even_from_a_warm_cache(dataset: Path, capsys) -> None:
+    args = ["audit", str(dataset), "--size", "32", "--workers", "0", "--arch", "resnet18", "--weights", "random",
+            "--json"]
+    for run_number in range(2):  # the second run reads the cached activations, and says so on stderr
+        code, out, err = run(capsys, *args)
+        assert code == 0
+        doc = json.loads(out)
+        assert doc["images"] == 32 and not doc["cancelled"]  # 2 classes x (12 train + 4 valid)
+        assert {f["kind"] for f in doc["findings"]} <= {"small_class", "label_error", "exact_duplicates",
+                                                       "near_duplicates", "unlike_class", "class_imbalance"}
+    assert "activations from cache" in err

@@ -168,7 +168,7 @@ def test_stop_mid_check_says_so_and_leaves_the_window_usable(make_window, leaky,
     wait_idle(qtbot, window)
     view = window.audit_panel
     assert view.result.report.cancelled
-    assert view.summary.text().startswith("Stopped: showing what was found until then.")
+    assert view.summary.text().startswith("Stopped after ") and "before checking labels: " in view.summary.text()
     assert window.last_status.startswith("Check stopped")
     kinds = {f.kind for f in view.result.report.findings}
     assert "leak" in kinds and "label_error" not in kinds  # copies were compared before the stop
@@ -199,12 +199,12 @@ def test_no_dataset_one_class_and_unreadable_files(make_window, dataset_factory,
     wait_idle(qtbot, window)
     assert window.workspace.data.report.skipped
     (root / "train" / "dog" / "dog_003.png").write_bytes(b"damaged after the scan")
-    window.data_panel.view.check_button.click()
+    window.data_panel.view.check_button.click()  # the check reads the folder as it is now
     wait_idle(qtbot, window)
     assert window.last_error is None, window.last_error
     summary = window.audit_panel.summary.text()
-    assert ("Could not be read, so not checked: 2 files (1 skipped by the scan, listed on the Data tab; "
-            "1 unreadable now)") in summary
+    assert "Could not be read, so not checked: 2 files (2 skipped by the scan, listed on the Data tab)" in summary
+    assert len(window.workspace.data.report.skipped) == 2  # and the Data tab follows
     assert "weights are random" in summary  # the tiny window's model: the check says what that costs
 
 
@@ -222,3 +222,21 @@ def test_after_training_the_check_uses_the_model_and_leaves_it_as_it_was(make_wi
     assert "Compared with the current model's features (resnet18)" in window.audit_panel.summary.text()
     assert "weights are random" not in window.audit_panel.summary.text()  # trained: its features are learnt
     assert any(f.kind == "leak" for f in window.audit_panel.result.report.findings)
+
+
+def test_files_added_outside_the_app_are_checked_and_the_data_tab_follows(make_window, dataset_factory,
+                                                                          qtbot) -> None:
+    root = dataset_factory()
+    window = make_window()
+    window.open_dataset(str(root))
+    wait_idle(qtbot, window)
+    before = len(window.workspace.data.train_items)
+    original = root / "valid" / "dog" / "dog_000.png"
+    copy = root / "train" / "dog" / "added_later.png"
+    shutil.copy(original, copy)  # a leak made in the file manager while the window is open
+    window.data_panel.view.check_button.click()
+    wait_idle(qtbot, window)
+    assert window.last_error is None, window.last_error
+    leaks = window.audit_panel.result.report.of_kind("leak")
+    assert any({str(original), str(copy)} <= set(f.files) for f in leaks)
+    assert len(window.workspace.data.train_items) == before + 1

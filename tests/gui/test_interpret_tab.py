@@ -167,10 +167,18 @@ def test_a_threshold_picked_on_the_curve_is_used_by_predict_and_saved(analysed, 
     texts = [window.predict_panel.table.item(row, 2).text() for row in range(len(results))]
     assert [t.startswith("not sure") for t in texts] == [r.confidence < threshold for r in results]
     assert any(r.not_sure for r in results) and not all(r.not_sure for r in results)
+    assert f"below {percent}% confidence it says 'not sure'" in window.predict_panel.summary.text()
     assert window.model_files.save_model_to(str(tmp_path / "m.gcm"))
     from guiclassifier import Learner
 
     assert Learner.load(tmp_path / "m.gcm").confidence_threshold == threshold
+    train_briefly(qtbot, window, lr="0.003", cycles=1)  # its confidences change: the threshold is cleared
+    assert coverage.model_threshold == 0.0 and "not sure" not in window.predict_panel.summary.text()
+    assert "answers everything" in coverage.words.text()
+    window.open_model(str(tmp_path / "m.gcm"))  # and an opened model shows its own
+    wait_idle(qtbot, window)
+    assert coverage.model_threshold == threshold and coverage.slider.value() == percent
+    assert f"below {percent}% confidence" in window.predict_panel.summary.text()
 
 
 def test_heatmaps_overlay_the_gallery_and_the_predict_rows(analysed, qtbot) -> None:
@@ -180,9 +188,9 @@ def test_heatmaps_overlay_the_gallery_and_the_predict_rows(analysed, qtbot) -> N
     view.heatmap_controls.check.setChecked(True)
     wait_idle(qtbot, window)
     assert window.last_error is None
-    assert set(view.cams) == set(view.gallery_paths())
+    assert set(view.heatmap_controls.cams) == set(view.gallery_paths())
     size = window.workspace.learner.size
-    assert all(cam.shape == (size, size) for cam in view.cams.values())
+    assert all(cam.shape == (size, size) for cam in view.heatmap_controls.cams.values())
     qtbot.waitUntil(lambda: not view.files.thumb_timer.isActive())
     overlaid = view.files.grid.item(0).icon().pixmap(96, 96).toImage()
     assert overlaid != plain
@@ -194,7 +202,7 @@ def test_heatmaps_overlay_the_gallery_and_the_predict_rows(analysed, qtbot) -> N
     predict.start_predict(list(view.interpretation.paths[:3]))
     wait_idle(qtbot, window)  # the prediction, then its heatmaps
     wait_idle(qtbot, window)
-    assert set(predict.cams) == set(view.interpretation.paths[:3])
+    assert set(predict.heatmap_controls.cams) == set(view.interpretation.paths[:3])
 
 
 def test_a_file_moved_from_the_check_data_tab_leaves_the_gallery_too(analysed, dataset: Path, qtbot) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from guiclassifier.core.text import plural
 from guiclassifier.gui.panels import file_moves
 from guiclassifier.gui.widgets.audit_view import AuditView
-from guiclassifier.workspace.jobs import Audited, audit_job, bind
+from guiclassifier.workspace.jobs import Audited, Scanned, audit_job, bind
 
 if TYPE_CHECKING:
     from guiclassifier.gui.panels.data_panel import DataPanel
@@ -41,12 +41,14 @@ class AuditPanel(AuditView):
                                  "the window), then check it.")
             return
         self.host.show_tab(self)
-        self.host.start(AUDIT_JOB, bind(audit_job, run), self._audited)
+        self.host.start(AUDIT_JOB, bind(audit_job, run, self.data_panel.settings()), self._audited)
 
     def _audited(self, done: Audited) -> None:
         data = self.host.workspace.data
         if data is None or str(data.path) != done.root:
             return  # another dataset was opened meanwhile (not possible while busy; kept safe)
+        if done.rescanned is not None:  # files changed outside the app: the Data tab follows
+            self.data_panel.show_scanned(Scanned(done.rescanned, None, rescan=True))
         self.set_result(done)
         report = done.report
         if report.cancelled:

@@ -183,13 +183,14 @@ class DataPanel(QGroupBox):
         data = self.host.workspace.data
         previous = data.report if rescan and data is not None else None
         self.host.start("Rescanning" if rescan else "Scanning", bind(scan_job, folder, self.settings(), previous),
-                        self._scanned)
+                        self.show_scanned)
 
     def _rescan_later(self) -> None:
         if self.host.workspace.data is not None and not self.host.runner.busy:
             QTimer.singleShot(0, lambda: self.open_dataset(self.data_path_edit.text()))
 
-    def _scanned(self, scanned: Scanned) -> None:
+    def show_scanned(self, scanned: Scanned) -> None:
+        """A finished scan becomes the open dataset (a data check that found changed files too)."""
         data, workspace = scanned.data, self.host.workspace
         if workspace.other_classes(data) and not self.host.may_discard_model(
                 f"opening a dataset with other classes ({', '.join(data.classes)})"):

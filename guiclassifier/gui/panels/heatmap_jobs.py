@@ -29,7 +29,12 @@ def start_heatmaps(host: Host, paths: Sequence[str], show: Callable[[Sequence[He
         return False
 
     def done(made: HeatmapsMade) -> None:
+        from guiclassifier.core.gradcam import GRID_DIVISOR, is_coarse
+
         show(made.heatmaps)
-        host.set_status(f"Heatmaps: where the model looked, for {len(made.heatmaps)} images.")
+        side = learner.size // GRID_DIVISOR
+        coarse = (f" At {learner.size} px the model's last layer is a {side}\u00d7{side} grid, so the maps are "
+                  "coarse: train at 224 px for detail." if is_coarse(learner.size) else "")
+        host.set_status(f"Heatmaps: where the model looked, for {len(made.heatmaps)} images.{coarse}")
 
     return host.start(HEATMAP_JOB, bind(heatmap_job, learner, list(paths)), done)

@@ -30,6 +30,11 @@ class InterpretPanel(InterpretView):
     def set_busy(self, busy: bool) -> None:
         workspace = self.host.workspace
         self.set_state(busy, workspace.classes_match(), bool(workspace.moves))
+        # The model's threshold as it is now: opened with one, or cleared by training.
+        threshold = workspace.learner.confidence_threshold if workspace.learner is not None else 0.0
+        if threshold != self.coverage.model_threshold:
+            self.coverage.set_model_threshold(threshold)
+            self.coverage.slider.setValue(round(threshold * 100))
 
     def start_interpret(self) -> None:
         """Predict the validation set on the worker and show the confusion matrix and top losses."""
@@ -82,6 +87,6 @@ class InterpretPanel(InterpretView):
         version = model_version(self.host.workspace.learner)
         if version != self._heatmap_model:  # trained or replaced since: older maps are not its own
             self._heatmap_model = version
-            self.cams = {}
+            self.heatmap_controls.forget()
             paths = self.gallery_paths()
         start_heatmaps(self.host, paths, self.set_heatmaps)

@@ -34,6 +34,9 @@ class PredictPanel(PredictView):
     def set_busy(self, busy: bool) -> None:
         for w in (self.files_button, self.folder_button, self.tta_check, self.drop_zone, self.heatmap_controls):
             w.setEnabled(not busy)
+        learner = self.host.workspace.learner
+        if learner is not None:  # after every job and change: trained, opened, a threshold picked
+            self.set_classes(learner.classes, learner.confidence_threshold)
 
     def choose_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Images to classify",
@@ -61,7 +64,7 @@ class PredictPanel(PredictView):
         if self.host.runner.busy:
             return
         files, missing = expand_image_paths(paths)
-        self.set_classes(learner.classes)
+        self.set_classes(learner.classes, learner.confidence_threshold)
         for path, reason in missing:
             self.add_result(Prediction(str(path), None, reason, 0.0))
         if not files:

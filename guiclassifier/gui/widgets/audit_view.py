@@ -41,7 +41,7 @@ TITLES = {
     "conflicting_labels": "Conflicting labels",
     "exact_duplicates": "Exact duplicates",
     "near_duplicates": "Near duplicates",
-    "label_error": "Possible label errors",
+    "label_error": "Labels to double-check",
     "small_class": "Small classes",
     "class_imbalance": "Class imbalance",
     "small_images": "Small images",
@@ -51,6 +51,7 @@ NOTHING_YET = ("Check the dataset for copies, train/valid leaks, labels that loo
                "classes and odd images. It needs no training: the pretrained network compares the images.")
 NO_DATA = "Open a dataset, then check it here (or with Check data on the Data tab)."
 PICK = "Click a finding on the left to see its images."
+STEPS = (("reading", "reading every image"), ("duplicates", "comparing images"), ("labels", "checking labels"))
 
 
 def title(kind: str) -> str:
@@ -241,7 +242,10 @@ class AuditView(QWidget):
         lines = [f"{plural(report.n_images, 'image')} checked in {result.seconds:.1f} s: {found}. "
                  f"Compared with {result.features}."]
         if report.cancelled:
-            lines.insert(0, "Stopped: showing what was found until then.")
+            steps = [step for key, step in STEPS if key not in report.seconds]
+            before = ", ".join(steps[:-1]) + (" and " if len(steps) > 1 else "") + steps[-1] if steps else "the end"
+            lines = [f"Stopped after {result.seconds:.1f} s, before {before}: {found} until then. "
+                     f"Compared with {result.features}."]
         unreadable = result.skipped + len(report.unreadable)
         if unreadable:
             where = []
@@ -279,6 +283,8 @@ class AuditView(QWidget):
             self._clear_gallery(f"{heading}\nThis is about whole classes: the Data tab shows their counts.")
             return
         self._fill_gallery(files, heading)
+        if len(self.files.paths()) == 1:  # one picture: ready for Open folder or Move to...
+            self.files.grid.setCurrentRow(0)
 
     def show_kind(self, kind: str) -> None:
         """Every image of one kind's findings, worst finding first."""

@@ -109,7 +109,7 @@ class CoverageView(QWidget):
     def _moved(self, *_: object) -> None:
         t = self.threshold
         self.value_label.setText(f"{t:.0%}")
-        model = (f"The model answers everything (no threshold)." if self.model_threshold <= 0 else
+        model = ("The model answers everything (no threshold)." if self.model_threshold <= 0 else
                  f"The model's threshold: {self.model_threshold:.0%} (dashed line).")
         if self.curve is None or self.curve.n == 0:
             self.words.setText("Analyse the validation set to see how accuracy rises when the model answers "
@@ -119,6 +119,7 @@ class CoverageView(QWidget):
         point = self.curve.at(t)
         self.chosen.setData([100 * point.coverage], [100 * point.accuracy])
         right = f"{point.accuracy:.1%} of them right" if point.answered else "none answered"
+        rest = "; the rest 'not sure'" if point.answered < self.curve.n else ""
         self.words.setText(f"At {t:.0%} confidence: answers {point.answered} of {self.curve.n} validation images "
-                           f"({point.coverage:.0%}), {right}; the rest 'not sure'. {model}")
+                           f"({point.coverage:.0%}), {right}{rest}. {model}")
         self.use_button.setEnabled(abs(t - self.model_threshold) > 1e-9)

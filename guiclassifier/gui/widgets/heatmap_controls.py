@@ -1,5 +1,6 @@
 """The heatmap switch shared by the Interpret gallery and the Predict rows: a checkbox, an opacity
-slider and a legend bar in the overlay's colours (viridis, core.heatmap_image)."""
+slider and a legend bar in the overlay's colours (viridis, core.heatmap_image), and the maps made
+so far, from which it draws each image's icon."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QWidget
 
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QIcon
+
 from guiclassifier.core.heatmap_image import DEFAULT_OPACITY, viridis
-from guiclassifier.gui.widgets.images import pil_to_pixmap
+from guiclassifier.gui.widgets.images import heatmap_icon, pil_to_pixmap, thumbnail_icon
+
+if TYPE_CHECKING:  # torch: imported where used (see workspace.engine)
+    from guiclassifier.core.gradcam import Heatmap
 
 LEGEND_WIDTH = 80
 
@@ -21,6 +30,7 @@ class HeatmapControls(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.cams: dict[str, np.ndarray | None] = {}  # by path; None: no map could be made
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.check = QCheckBox("Heatmaps")
@@ -42,8 +52,9 @@ class HeatmapControls(QWidget):
         self.legend = QLabel()
         self.legend.setPixmap(pil_to_pixmap(bar))
         self.legend.setToolTip("Colour scale: dark purple where the model looked least, yellow where most")
-        self.less, self.more = QLabel("less"), QLabel("more")
-        for w in (self.check, self.slider, self.less, self.legend, self.more):
+        self.opacity_label = QLabel("opacity")
+        self.less, self.more = QLabel("  looked at: least"), QLabel("most")
+        for w in (self.check, self.opacity_label, self.slider, self.less, self.legend, self.more):
             layout.addWidget(w)
         self._toggled(False)
 
@@ -55,7 +66,23 @@ class HeatmapControls(QWidget):
     def opacity(self) -> float:
         return self.slider.value() / 100
 
+    def remember(self, heatmaps: Sequence[Heatmap]) -> None:
+        self.cams.update({h.path: h.cam for h in heatmaps})
+
+    def forget(self) -> None:
+        """The model changed: its maps no longer say where it looks."""
+        self.cams = {}
+
+    def missing(self, paths: Iterable[str]) -> list[str]:
+        """Those of `paths` (once each) with no map made yet."""
+        return [p for p in dict.fromkeys(paths) if p not in self.cams]
+
+    def icon(self, path: str, size: int) -> QIcon | None:
+        """The image's heatmap overlay when the switch is on and its map is made, else its thumbnail."""
+        cam = self.cams.get(path) if self.on else None
+        return thumbnail_icon(path, size) if cam is None else heatmap_icon(path, cam, self.opacity, size)
+
     def _toggled(self, on: bool) -> None:
-        for w in (self.slider, self.less, self.legend, self.more):
+        for w in (self.opacity_label, self.slider, self.less, self.legend, self.more):
             w.setVisible(on)
         self.toggled.emit(on)

@@ -30,9 +30,8 @@ from PySide6.QtWidgets import (
 from guiclassifier.core.coverage import coverage_curve
 from guiclassifier.core.text import plural
 from guiclassifier.gui.widgets.coverage_view import CoverageView
-from guiclassifier.gui.widgets.heatmap_controls import HeatmapControls
 from guiclassifier.gui.widgets.file_gallery import THUMB, FileGallery, GalleryImage
-from guiclassifier.gui.widgets.images import heatmap_icon, thumbnail_icon
+from guiclassifier.gui.widgets.heatmap_controls import HeatmapControls
 
 if TYPE_CHECKING:  # torch: imported where used (see workspace.engine)
     from guiclassifier.core.curate import FileMove
@@ -60,7 +59,6 @@ class InterpretView(QWidget):
         self.interpretation: Interpretation | None = None
         self.cell: tuple[int, int] | None = None  # shown in the gallery; None = top losses
         self.moved: set[str] = set()
-        self.cams: dict[str, np.ndarray] = {}  # Grad-CAM maps of this interpretation's model, by path
         self.busy = False
 
         layout = QVBoxLayout(self)
@@ -151,7 +149,7 @@ class InterpretView(QWidget):
         """Show an analysis; `threshold` is the model's confidence threshold."""
         self.interpretation = interpretation
         self.moved = set()
-        self.cams = {}
+        self.heatmap_controls.forget()
         self.coverage.set_curve(None if interpretation is None else
                                 coverage_curve(interpretation.probs, interpretation.targets), threshold)
         self._fill_matrix()
@@ -253,9 +251,7 @@ class InterpretView(QWidget):
         self._ask_for_heatmaps()
 
     def _icon(self, path: str) -> QIcon | None:
-        cam = self.cams.get(path) if self.heatmap_controls.on else None
-        return thumbnail_icon(path, THUMB) if cam is None else heatmap_icon(path, cam, self.heatmap_controls.opacity,
-                                                                            THUMB)
+        return self.heatmap_controls.icon(path, THUMB)
 
     # ----- heatmaps ----------------------------------------------------------------------------
 
@@ -267,13 +263,13 @@ class InterpretView(QWidget):
     def _ask_for_heatmaps(self) -> None:
         """Ask (heatmapsRequested) for the maps of the gallery's images that have none yet."""
         if self.heatmap_controls.on and not self.busy:
-            missing = [p for p in self.gallery_paths() if p not in self.cams]
+            missing = self.heatmap_controls.missing(self.gallery_paths())
             if missing:
                 self.heatmapsRequested.emit(missing)
 
     def set_heatmaps(self, heatmaps: Sequence[Heatmap]) -> None:
         """Maps made for this interpretation's model; shown when Heatmaps is on."""
-        self.cams.update({h.path: h.cam for h in heatmaps if h.cam is not None})
+        self.heatmap_controls.remember(heatmaps)
         self._redraw_icons()
 
     def _redraw_icons(self) -> None:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import (
@@ -26,7 +25,6 @@ from PySide6.QtWidgets import (
 )
 
 from guiclassifier.gui.widgets.heatmap_controls import HeatmapControls
-from guiclassifier.gui.widgets.images import heatmap_icon, thumbnail_icon
 
 if TYPE_CHECKING:  # torch: imported where used (see workspace.engine)
     from guiclassifier.core.gradcam import Heatmap
@@ -90,7 +88,6 @@ class PredictView(QWidget):
         self.setObjectName("predictView")
         self.classes: tuple[str, ...] = ()
         self._results: list[Prediction] = []
-        self.cams: dict[str, np.ndarray | None] = {}  # Grad-CAM maps by path (None: could not be made)
         layout = QVBoxLayout(self)
         self.drop_zone = DropZone()
         self.drop_zone.dropped.connect(self.filesChosen)
@@ -109,12 +106,16 @@ class PredictView(QWidget):
         self.heatmap_controls = HeatmapControls()
         self.heatmap_controls.toggled.connect(self._heatmaps_toggled)
         self.heatmap_controls.opacityChanged.connect(lambda _: self._redraw_icons())
-        for w in (self.files_button, self.folder_button, self.tta_check, self.heatmap_controls):
+        for w in (self.files_button, self.folder_button, self.tta_check):
             row.addWidget(w)
         row.addStretch(1)
         row.addWidget(self.export_button)
         row.addWidget(self.clear_button)
         layout.addLayout(row)
+        heat_row = QHBoxLayout()  # its own row: with the slider and legend shown, one row is too wide
+        heat_row.addWidget(self.heatmap_controls)
+        heat_row.addStretch(1)
+        layout.addLayout(heat_row)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("predictTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -135,14 +136,17 @@ class PredictView(QWidget):
         layout.addWidget(self.summary)
         self.export_button.setEnabled(False)
 
-    def set_classes(self, classes: tuple[str, ...] | None) -> None:
+    def set_classes(self, classes: tuple[str, ...] | None, threshold: float = 0.0) -> None:
+        """The model's classes and confidence threshold (0: it answers everything)."""
         self.classes = tuple(classes or ())
-        self.summary.setText(f"Model classes: {', '.join(self.classes)}" if self.classes else
+        rule = (f"; below {threshold:.0%} confidence it says 'not sure' (set on the Interpret tab)" if threshold > 0
+                else "")
+        self.summary.setText(f"Model classes: {', '.join(self.classes)}{rule}" if self.classes else
                              "No model yet: train one or open one (File > Open model).")
 
     def clear(self) -> None:
         self._results = []
-        self.cams = {}
+        self.heatmap_controls.forget()
         self.table.setRowCount(0)
         self.export_button.setEnabled(False)
 
@@ -166,7 +170,7 @@ class PredictView(QWidget):
             self.table.setItem(row, 2, QTableWidgetItem("skipped"))
             self.table.setItem(row, 5, QTableWidgetItem(result.error or ""))
         else:
-            answer = "not sure" if result.not_sure else self.classes[result.best]
+            answer = f"not sure ({self.classes[result.best]}?)" if result.not_sure else self.classes[result.best]
             best = QTableWidgetItem(f"{answer}  {result.confidence:.0%}")
             if result.not_sure:
                 best.setToolTip(f"Best guess {self.classes[result.best]} at {result.confidence:.0%}, below the "
@@ -188,9 +192,7 @@ class PredictView(QWidget):
     # ----- heatmaps ------------------------------------------------------------------------------
 
     def _icon(self, path: str) -> QIcon | None:
-        cam = self.cams.get(path) if self.heatmap_controls.on else None
-        return thumbnail_icon(path, THUMB) if cam is None else heatmap_icon(path, cam, self.heatmap_controls.opacity,
-                                                                            THUMB)
+        return self.heatmap_controls.icon(path, THUMB)
 
     def _heatmaps_toggled(self, on: bool) -> None:
         self._redraw_icons()
@@ -200,17 +202,17 @@ class PredictView(QWidget):
     def ask_for_heatmaps(self) -> None:
         """Ask (heatmapsRequested) for the maps of rows that have none yet, when Heatmaps is on."""
         if self.heatmap_controls.on:
-            missing = list(dict.fromkeys(r.path for r in self._results if r.error is None and r.path not in self.cams))
+            missing = self.heatmap_controls.missing(r.path for r in self._results if r.error is None)
             if missing:
                 self.heatmapsRequested.emit(missing)
 
     def set_heatmaps(self, heatmaps: Sequence[Heatmap]) -> None:
-        self.cams.update({h.path: h.cam for h in heatmaps})
+        self.heatmap_controls.remember(heatmaps)
         self._redraw_icons()
 
     def forget_heatmaps(self) -> None:
         """The model changed: its maps no longer say where it looks."""
-        self.cams = {}
+        self.heatmap_controls.forget()
         self._redraw_icons()
 
     def _redraw_icons(self) -> None:
