@@ -148,10 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "export", "a model file that runs without guiclassifier (ONNX or torch.export)",
                  "guiclassifier export demo.gcm --format onnx --out demo.onnx\n"
-                 "         (writes demo.onnx and demo.onnx.json with the classes and preprocessing)")
+                 "         (demo.onnx carries its classes and preprocessing; demo.onnx.json repeats them)")
     p.add_argument("model", type=Path)
     p.add_argument("--format", choices=["onnx", "pt2"], default="onnx")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--data", type=Path, help="a dataset with the model's classes: the parity check (the exported "
+                                             "file run on its own must answer like the app) uses its validation "
+                                             "images instead of made-up ones")
     _add_common(p)
 
     p = _command(sub, "evaluate", "accuracy and confusion matrix of a model on a dataset's valid set",
@@ -573,8 +576,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from guiclassifier.core.learner import Learner
 
     learner = Learner.load(args.model, device="cpu")
-    out, side = export_model(learner, args.out, args.format)
-    print(f"wrote {out} and {side}")
+    if args.data is not None:  # the parity check then runs on its validation images
+        from guiclassifier.core.data import ImageData
+
+        learner.attach_data(ImageData.from_folder(args.data, size=learner.size, num_workers=0))
+    exported = export_model(learner, args.out, args.format)
+    on = "validation images" if args.data is not None else "made-up images (--data DATA: your validation images)"
+    print(f"wrote {exported.model_file} (and {exported.description.name})\n"
+          f"{exported.parity.describe(args.format)}, on {on}")
     return 0
 
 

@@ -30,3 +30,8 @@ class ModelFileError(GuiClassifierError):
 
 class TrainingError(GuiClassifierError):
     """A training call cannot run in the learner's current state."""
+
+
+class ExportError(GuiClassifierError):
+    """The model could not be exported (missing optional package, unsupported layer, an export
+    that does not answer like the app...)."""

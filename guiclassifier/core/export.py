@@ -1,10 +1,13 @@
 """Exporting a model to a file that runs without guiclassifier: ONNX or a torch.export program.
 
 The exported model takes a float32 batch (N, 3, size, size) of RGB values in [0, 1] and returns
-class probabilities (N, n_classes); normalisation is inside it. Beside the file goes
-``<file>.json`` with the class names and the preprocessing to apply:
-open as RGB, resize the shorter side to `size` (bilinear, antialiased), centre-crop to
-size x size, scale to [0, 1], channels first.
+class probabilities (N, n_classes); normalisation is inside it. The file itself carries its
+classes, image size and preprocessing (core.export_metadata: ONNX metadata_props, a pt2 extra
+file), so it is all a user needs; ``<file>.json`` beside it repeats them for convenience.
+
+Nothing is written at `out` until the export has passed its parity check (core.parity): the
+file, run in a separate process that never imports guiclassifier (guiclassifier/exported_runner.py),
+gives the app's answers.
 """
 
 from __future__ import annotations
@@ -12,22 +15,26 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from guiclassifier.core.errors import GuiClassifierError
+from guiclassifier.core.errors import ExportError
+from guiclassifier.core.export_metadata import INPUT_NAME, export_metadata
+from guiclassifier.core.parity import Parity, check_parity
+from guiclassifier.exported_runner import METADATA_KEY
 
 if TYPE_CHECKING:
+    from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.learner import Learner
 
 FORMATS = ("onnx", "pt2")
-
-
-class ExportError(GuiClassifierError):
-    """The model could not be exported (missing optional package, unsupported layer...)."""
 
 
 class _Probabilities(nn.Module):
@@ -43,12 +50,39 @@ def sidecar_path(out: Path) -> Path:
     return out.with_name(out.name + ".json")
 
 
-def export_model(learner: Learner, out: str | Path, fmt: str) -> tuple[Path, Path]:
-    """Write the model as `fmt` to `out` and its description to `out`.json; returns both paths."""
+@dataclass(frozen=True)
+class Exported:
+    model_file: Path
+    description: Path  # the sidecar JSON: the same as inside the file
+    parity: Parity
+
+
+def export_model(learner: Learner, out: str | Path, fmt: str, check_images: Sequence[str] | None = None,
+                 cancel: CancelToken | None = None) -> Exported:
+    """Write the model as `fmt` to `out` (with its description inside, and in `out`.json) once it
+    answers like the app on `check_images` (default: up to core.parity.SAMPLE validation images).
+    A failed check raises ExportError and leaves `out` as it was."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix or f".{fmt}", dir=out.parent)
+    os.close(fd)
+    staged = Path(name)
+    try:
+        meta = export_metadata(learner, fmt)
+        _write(learner, staged, fmt, meta)
+        parity = check_parity(learner, staged, check_images, cancel)
+        os.replace(staged, out)
+    finally:
+        staged.unlink(missing_ok=True)
+    side = sidecar_path(out)
+    side.write_text(json.dumps(meta, indent=2) + "\n")
+    return Exported(out, side, parity)
+
+
+def _write(learner: Learner, out: Path, fmt: str, meta: dict[str, Any]) -> None:
+    """The model and its metadata as `fmt` at `out`."""
     # A CPU copy in eval mode: the learner's own model, mode and device are left untouched.
     # Contiguous (NCHW) weights: what a plain float batch, as the export takes, runs best with.
     model = _Probabilities(copy.deepcopy(learner.model).to("cpu", memory_format=torch.contiguous_format)).eval()
@@ -57,26 +91,30 @@ def export_model(learner: Learner, out: str | Path, fmt: str) -> tuple[Path, Pat
     try:
         if fmt == "pt2":
             program = torch.export.export(model, (example,), dynamic_shapes={"x": {0: batch}})
-            torch.export.save(program, out)
+            torch.export.save(program, out, extra_files={f"{METADATA_KEY}.json": json.dumps(meta)})
         else:
             missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
             if missing:
                 raise ExportError("ONNX export needs the optional packages onnx and onnxscript: "
                                   "pip install 'guiclassifier[onnx]'")
-            torch.onnx.export(model, (example,), str(out), input_names=["image"], output_names=["probabilities"],
+            torch.onnx.export(model, (example,), str(out), input_names=[INPUT_NAME], output_names=["probabilities"],
                               dynamic_shapes={"x": {0: batch}}, dynamo=True, external_data=False,
                               verbose=False)  # its progress lines are not for the user
+            _add_onnx_metadata(out, meta)
     except ExportError:
         raise
     except Exception as exc:  # exporters raise many kinds; the user needs the one line
         raise ExportError(f"export to {fmt} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
             from exc
-    side = sidecar_path(out)
-    side.write_text(json.dumps({
-        "format": fmt, "arch": learner.arch, "classes": list(learner.classes), "size": learner.size,
-        "input": f"float32 (N, 3, {learner.size}, {learner.size}), RGB in [0, 1]",
-        "output": "float32 (N, n_classes) probabilities, in the order of 'classes'",
-        "preprocessing": ["open as RGB", f"resize the shorter side to {learner.size} (bilinear, antialiased)",
-                          f"centre crop {learner.size}x{learner.size}", "scale to [0, 1], channels first"],
-    }, indent=2) + "\n")
-    return out, side
+
+
+def _add_onnx_metadata(path: Path, meta: dict[str, Any]) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    for key, value in (("names", json.dumps(dict(enumerate(meta["classes"])))), ("imgsz", str(meta["image_size"]))):
+        entry = proto.metadata_props.add()  # the names Ultralytics' exports use, for tools that read them
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))

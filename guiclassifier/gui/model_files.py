@@ -9,9 +9,10 @@ from PySide6.QtWidgets import QFileDialog
 
 from guiclassifier.core.errors import GuiClassifierError
 from guiclassifier.core.recipe import Recipe
-from guiclassifier.workspace.jobs import Exported, ModelOpened, bind, export_job, open_model_job
+from guiclassifier.workspace.jobs import ModelOpened, bind, export_job, open_model_job
 
 if TYPE_CHECKING:
+    from guiclassifier.core.export import Exported
     from guiclassifier.gui.main_window import MainWindow
 
 MODEL_FILTER = "guiclassifier models (*.gcm)"
@@ -96,8 +97,9 @@ class ModelFiles:
         self.window.start("Exporting", bind(export_job, learner, path, fmt), self._exported)
 
     def _exported(self, exported: Exported) -> None:
-        self.window.set_status(f"Exported {exported.model_file} (classes and preprocessing in "
-                               f"{exported.description.name})")
+        fmt = exported.model_file.suffix.lstrip(".")
+        self.window.set_status(f"Exported {exported.model_file}: it carries its classes and preprocessing. "
+                               f"{exported.parity.describe(fmt)} to the app's.")
 
     def save_recipe(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self.window, "Save the recipe", self._suggested("recipe.json"),

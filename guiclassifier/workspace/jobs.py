@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from guiclassifier.core.checkpoint import CheckpointConfig
     from guiclassifier.core.data import ImageData, ScanReport
     from guiclassifier.core.events import Event
+    from guiclassifier.core.export import Exported
     from guiclassifier.core.gradcam import Heatmap
     from guiclassifier.core.interpret import Interpretation
     from guiclassifier.core.learner import FitResult, Learner
@@ -121,12 +122,6 @@ class Predicted:
 @dataclass(frozen=True)
 class HeatmapsMade:
     heatmaps: tuple[Heatmap, ...]  # in the order asked; fewer when stopped
-
-
-@dataclass(frozen=True)
-class Exported:
-    model_file: Path
-    description: Path  # the sidecar JSON: classes and preprocessing
 
 
 @dataclass(frozen=True)
@@ -274,9 +269,10 @@ def open_model_job(path: str, data: ImageData | None, key: ModelKey, cb: Callbac
 
 
 def export_job(learner: Learner, path: str, fmt: str, cb: Callback, cancel: CancelToken) -> Exported:
+    """Export, then prove the file answers like the app (core.parity) before it is written."""
     from guiclassifier.core.export import export_model
 
-    return Exported(*export_model(learner, path, fmt))
+    return export_model(learner, path, fmt, cancel=cancel)
 
 
 def ensure_reference(learner: Learner, cb: Callback | None, cancel: CancelToken) -> None:
