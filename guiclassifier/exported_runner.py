@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -79,22 +80,30 @@ def preprocess(path: str | Path, meta: dict) -> np.ndarray:
     return (np.asarray(img, dtype=np.float32) / 255.0).transpose(2, 0, 1)
 
 
-def predict(model: str | Path, images: list[str]) -> tuple[list[str], np.ndarray]:
-    """(classes, probabilities (n, classes)) of the images, with the model's own metadata."""
+def load(model: str | Path) -> tuple[dict, Callable[[np.ndarray], np.ndarray]]:
+    """The model's metadata, and a function from a preprocessed batch to its probabilities."""
     meta = read_metadata(model)
-    x = np.stack([preprocess(p, meta) for p in images]).astype(np.float32)
     if Path(model).suffix == ".onnx":
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-        probs = session.run(None, {meta["input_name"]: x})[0]
-    else:
-        import torch
+        return meta, lambda x: np.asarray(session.run(None, {meta["input_name"]: x})[0], dtype=np.float64)
+    import torch
 
-        program = torch.export.load(str(model))
+    module = torch.export.load(str(model)).module()
+
+    def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            probs = program.module()(torch.from_numpy(x)).numpy()
-    return list(meta["classes"]), np.asarray(probs, dtype=np.float64)
+            return module(torch.from_numpy(x)).numpy().astype(np.float64)
+
+    return meta, run
+
+
+def predict(model: str | Path, images: list[str]) -> tuple[list[str], np.ndarray]:
+    """(classes, probabilities (n, classes)) of the images, with the model's own metadata."""
+    meta, run = load(model)
+    x = np.stack([preprocess(p, meta) for p in images]).astype(np.float32)
+    return list(meta["classes"]), run(x)
 
 
 def main(argv: list[str]) -> int:

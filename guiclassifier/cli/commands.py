@@ -132,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="go on from the newest checkpoint of an interrupted run (same data and --out)")
     _add_common(p)
 
-    p = _command(sub, "predict", "class probabilities for image files or folders",
-                 "guiclassifier predict demo.gcm photos/ --csv out.csv")
+    p = _command(sub, "predict", "class probabilities for image files or folders, with a .gcm model or an "
+                 "exported .onnx/.pt2 file", "guiclassifier predict demo.gcm photos/ --csv out.csv\n"
+                 "         guiclassifier predict demo.onnx photos/   (an export: read as a user's program would)")
     p.add_argument("model", type=Path)
     p.add_argument("paths", type=Path, nargs="+")
     p.add_argument("--tta", action="store_true", help="average over 4 augmented views too")
@@ -464,16 +465,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.predict import predict_files, write_predictions_csv
 
-    learner = Learner.load(args.model, device=args.device)
+    from guiclassifier.core.exported_model import is_exported, predict_exported
+
+    exported = is_exported(args.model)
+    if exported and (args.tta or args.heatmap):
+        print("--tta and --heatmap need the app's own model file (.gcm), not an export.", file=sys.stderr)
+        return 2
+    learner = None if exported else Learner.load(args.model, device=args.device)
     files, missing = expand_image_paths(args.paths)
     if not files and not missing:
         print(f"No image files in {', '.join(map(str, args.paths))}.", file=sys.stderr)
         return 1
     token = CancelToken()
     _install_sigint(token)
-    results = predict_files(learner, files, tta=args.tta, reference=learner.reference,
-                            callbacks=_reporter(args), cancel=token)
-    classes = list(learner.classes)
+    if learner is None:
+        names, results = predict_exported(args.model, files, _reporter(args), token)
+    else:
+        names, results = learner.classes, predict_files(learner, files, tta=args.tta, reference=learner.reference,
+                                                        callbacks=_reporter(args), cancel=token)
+    classes = list(names)
     rows = [{"path": r.path, "class": None if r.answer is None else classes[r.answer], "probability": r.confidence,
              "best_guess": classes[r.best], "not_sure": r.not_sure,
              "probabilities": dict(zip(classes, r.probabilities)), "warning": r.warning()}
@@ -481,7 +491,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     skipped = [(str(p), reason) for p, reason in missing] + [(r.path, r.error) for r in results if r.error]
     if args.csv:
         write_predictions_csv(args.csv, classes, results)
-    if args.heatmap and not results.cancelled:
+    if args.heatmap and learner is not None and not results.cancelled:
         written = _write_heatmaps(learner, [r.path for r in results if r.error is None], args.heatmap, token)
         print(f"wrote {written} heatmap{'s' if written != 1 else ''} to {args.heatmap}", file=sys.stderr)
     if args.json:

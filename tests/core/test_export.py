@@ -5,6 +5,7 @@ refused before anything is written."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,12 +40,26 @@ def trained(tmp_path_factory) -> Learner:
     return learner
 
 
+@pytest.fixture(scope="module")
+def exports(trained: Learner, tmp_path_factory) -> dict:
+    """One export per format (each runs its parity check); tests copy the file alone, without its sidecar."""
+    folder = tmp_path_factory.mktemp("exports")
+    return {fmt: export_model(trained, folder / f"m.{fmt}", fmt) for fmt in ("onnx", "pt2")}
+
+
+def alone(exported, folder: Path) -> Path:
+    """The exported file copied without its sidecar."""
+    copy = folder / exported.model_file.name
+    shutil.copy(exported.model_file, copy)
+    return copy
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "pt2"])
-def test_the_file_alone_answers_like_the_app(trained: Learner, tmp_path: Path, fmt: str) -> None:
-    out = tmp_path / f"m.{fmt}"
-    exported = export_model(trained, out, fmt)
+def test_the_file_alone_answers_like_the_app(trained: Learner, exports: dict, tmp_path: Path, fmt: str) -> None:
+    exported = exports[fmt]
     assert exported.parity.n == exported.parity.same_top == 8 and exported.parity.largest_difference < 1e-4
-    exported.description.unlink()  # the sidecar is a convenience, never a necessity
+    assert exported.description.is_file()
+    out = alone(exported, tmp_path)  # the sidecar is a convenience, never a necessity
     images = [i.path for i in trained.data.valid_items]
     done = run_alone(out, images)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -56,13 +71,14 @@ def test_the_file_alone_answers_like_the_app(trained: Learner, tmp_path: Path, f
     meta = runner.read_metadata(out)
     assert meta["image_size"] == 32 and meta["arch"] == "resnet18" and meta["confidence_threshold"] == 0.6
     assert meta["training"]["epochs"] == 1 and len(meta["normalisation_inside"]["mean"]) == 3
-    assert not list(tmp_path.glob(".m.*"))  # no staged file left behind
+    assert not list(exported.model_file.parent.glob(".m.*"))  # no staged file left behind
 
 
-def test_an_export_missing_a_metadata_key_cannot_be_run_alone(trained: Learner, tmp_path: Path) -> None:
+def test_an_export_missing_a_metadata_key_cannot_be_run_alone(trained: Learner, exports: dict,
+                                                              tmp_path: Path) -> None:
     import onnx
 
-    out = export_model(trained, tmp_path / "m.onnx", "onnx").model_file
+    out = alone(exports["onnx"], tmp_path)
     proto = onnx.load(str(out))
     entry = next(p for p in proto.metadata_props if p.key == runner.METADATA_KEY)
     meta = json.loads(entry.value)
@@ -87,3 +103,26 @@ def test_an_export_that_answers_otherwise_is_refused_and_nothing_is_written(trai
         export_model(trained, out, "onnx")
     assert out.read_bytes() == b"an earlier export" and not (tmp_path / "m.onnx.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt2"])
+def test_predict_takes_an_exported_file_without_its_sidecar(trained: Learner, exports: dict, tmp_path: Path,
+                                                            capsys, fmt: str) -> None:
+    from guiclassifier.cli.commands import main
+
+    model = alone(exports[fmt], tmp_path)
+    images = [i.path for i in trained.data.valid_items]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    assert main(["predict", str(model), *images, str(broken), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {r["path"]: r for r in doc["predictions"]}
+    app = trained.predict(images)
+    for path, probs in zip(images, app):
+        row = rows[path]
+        assert row["best_guess"] == trained.classes[probs.argmax()]
+        assert abs(row["probability"] - probs.max()) < 1e-4
+        assert row["not_sure"] == (probs.max() < 0.6)  # the threshold inside the file
+    assert [s["path"] for s in doc["skipped"]] == [str(broken)]
+    assert main(["predict", str(model), images[0], "--tta"]) == 2
+    assert "need the app's own model file" in capsys.readouterr().err
