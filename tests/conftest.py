@@ -41,6 +41,7 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     base = tmp_path_factory.mktemp("env")
     monkeypatch.setenv("GUICLASSIFIER_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("GUICLASSIFIER_CHECKPOINT_DIR", str(base / "checkpoints"))
+    monkeypatch.setenv("GUICLASSIFIER_RUNS_DIR", str(base / "runs"))
     monkeypatch.setenv("TORCH_HOME", str(base / "torch"))
     monkeypatch.setenv("GUICLASSIFIER_NO_DOWNLOAD", "1")
     monkeypatch.setenv("GUICLASSIFIER_THREADS", "0")  # PyTorch's own count: runs compare bit for bit

@@ -389,6 +389,7 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.checkpoint import CheckpointConfig, clear_checkpoints, latest_checkpoint
+    from guiclassifier.core.epoch_log import EpochCsvLog, epoch_log_path
     from guiclassifier.core.recipe_runner import resume_recipe, run_recipe
     from guiclassifier.workspace.jobs import ensure_reference
     from guiclassifier.workspace.workspace import keeps_checkpoints
@@ -411,16 +412,22 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     token = CancelToken()
     _install_sigint(token)
     log = open(args.json_log, "w") if args.json_log else None
+    is_main = dist_info is None or dist_info.is_main
+    log_path = epoch_log_path(args.out)  # where this run's epochs go, whatever the model is saved as
+    epochs = EpochCsvLog(log_path) if is_main else None
     try:
         reporter = ConsoleReporter(quiet=args.quiet, json_log=log)
+        callbacks = [reporter] + ([epochs] if epochs is not None else [])
         if resume_from is not None:
-            learner, result = resume_recipe(resume_from, data, reporter, token, checkpoints, args.device)
+            learner, result = resume_recipe(resume_from, data, callbacks, token, checkpoints, args.device)
         else:
-            result = run_recipe(learner, recipe, reporter, token, checkpoints=checkpoints)
+            result = run_recipe(learner, recipe, callbacks, token, checkpoints=checkpoints)
         reporter.close()
     finally:
         if log is not None:
             log.close()
+        if epochs is not None:
+            epochs.close()
     if not result.cancelled:
         # For "unlike the training images" warnings. Every process takes part: the shared
         # activation cache is built behind a barrier.
@@ -444,7 +451,7 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     if result.stopped_reason:
         print(f"{result.stopped_reason}\nmodel saved to {args.out}")
         return 1
-    print(f"model saved to {args.out}")
+    print(f"model saved to {args.out}; each epoch's figures in {log_path}")
     return 0
 
 

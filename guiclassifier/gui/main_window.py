@@ -31,6 +31,7 @@ from guiclassifier.gui.panels.heatmap_jobs import HEATMAP_JOB
 from guiclassifier.gui.panels.interpret_panel import InterpretPanel
 from guiclassifier.gui.panels.model_panel import ModelPanel
 from guiclassifier.gui.panels.predict_panel import PREDICT_JOB, PredictPanel
+from guiclassifier.gui.panels.run_log import RunLog
 from guiclassifier.gui.panels.training_panel import TrainingPanel
 from guiclassifier.gui.panels.training_plots import TrainingPlots
 from guiclassifier.gui.resume import Resumer
@@ -120,11 +121,13 @@ class MainWindow(QMainWindow):
         self.plots = TrainingPlots(self)
         self.training_panel = TrainingPanel(self, self.plots, self.data_panel, self.model_panel)
         self.predict_panel = PredictPanel(self)
+        self.run_log = RunLog()
         self.interpret_panel = InterpretPanel(self, self.data_panel)
         self.audit_panel = AuditPanel(self, self.data_panel)
         self.data_panel.settingsChanged.connect(self.training_panel.update_schedule)
         self.data_panel.datasetOpened.connect(lambda rescan: rescan or self.interpret_panel.set_interpretation(None))
         self.data_panel.modelDropped.connect(self.plots.clear)
+        self.data_panel.modelDropped.connect(self.run_log.close)  # another model: another run folder
         self.model_panel.precompute_check.toggled.connect(lambda _: self.training_panel.update_schedule())
         side = QWidget()
         side_layout = QVBoxLayout(side)
@@ -170,6 +173,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Load recipe...", files.load_recipe)
         self.export_action = self._action(file_menu, "Export model...", files.export_model, "Ctrl+E")
         file_menu.addSeparator()
+        self._action(file_menu, "Training logs", self.run_log.open_folder)
         self._action(file_menu, "Disk cache...", self.show_cache_dialog)
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
         run_menu = self.menuBar().addMenu("&Run")
@@ -366,6 +370,7 @@ class MainWindow(QMainWindow):
             self.training_panel.on_event(event)
             self.plots.on_event(event)
             self.predict_panel.on_event(event)
+            self.run_log.on_event(event)
         if (self.plots.waiting or self.status.pending) and not self._plot_timer.isActive():
             self._plot_timer.start()
 

@@ -48,6 +48,15 @@ def test_train_predict_evaluate(dataset: Path, tmp_path: Path, capsys) -> None:
     assert {"StageStarted", "LRFindPoint", "BatchEnded", "EpochEnded", "FitEnded", "CycleEnded"} <= kinds
     assert "end of cycle 1: best so far" in out  # lesson1's last stage judges its cycles
     assert "by the lesson rule" in out  # the lr_find stages say which rule picked the lr
+    # The per-epoch CSV beside the model has exactly the epochs of the printed table, with their figures.
+    shown = [line.split() for line in out.splitlines() if line.strip() and line.split()[0].isdigit()
+             and len(line.split()) == 5 and line.split()[4].endswith("s")]
+    logged = list(csv.DictReader(open(tmp_path / "m.epochs.csv")))
+    assert len(logged) == len(shown) > 0 and f"each epoch's figures in {tmp_path / 'm.epochs.csv'}" in out
+    for row, line in zip(logged, shown):
+        assert row["epoch"] == line[0] and f"{float(row['train_loss']):.4f}" == line[1]
+        assert f"{float(row['valid_loss']):.4f}" == line[2] and f"{float(row['accuracy']):.1%}" == line[3]
+    assert logged[0]["stage"] and float(logged[-1]["lr"]) > 0
 
     (tmp_path / "notes.txt").write_text("not an image")
     images = dataset / "valid" / "cat"
