@@ -451,8 +451,18 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     if result.stopped_reason:
         print(f"{result.stopped_reason}\nmodel saved to {args.out}")
         return 1
-    print(f"model saved to {args.out}; each epoch's figures in {log_path}")
+    card = _write_card(learner, args.out, result.evaluation, token)
+    print(f"model saved to {args.out}; each epoch's figures in {log_path}; its card in {card}")
     return 0
+
+
+def _write_card(learner: Learner, out: Path, evaluation: Any, cancel: CancelToken) -> Path:
+    """MODEL.md beside the model, with its accuracy without and with TTA (the recipe measured one)."""
+    from guiclassifier.core.model_card import write_model_card
+
+    plain = evaluation if evaluation is not None and not evaluation.tta else learner.evaluate(cancel=cancel)
+    tta = evaluation if evaluation is not None and evaluation.tta else learner.evaluate(tta=True, cancel=cancel)
+    return write_model_card(learner, out, None if plain.cancelled else plain, None if tta.cancelled else tta)
 
 
 def _unfinished_out(out: Path) -> Path:

@@ -27,6 +27,7 @@ from torch import nn
 
 from guiclassifier.core.errors import ExportError
 from guiclassifier.core.export_metadata import INPUT_NAME, export_metadata
+from guiclassifier.core.model_card import write_model_card
 from guiclassifier.core.parity import Parity, check_parity
 from guiclassifier.exported_runner import METADATA_KEY
 
@@ -78,6 +79,9 @@ def export_model(learner: Learner, out: str | Path, fmt: str, check_images: Sequ
         staged.unlink(missing_ok=True)
     side = sidecar_path(out)
     side.write_text(json.dumps(meta, indent=2) + "\n")
+    plain = learner.evaluate(cancel=cancel) if learner.data is not None else None
+    write_model_card(learner, out, plain if plain is not None and not plain.cancelled else None,
+                     onnx_file=out.name if fmt == "onnx" else None)
     return Exported(out, side, parity)
 
 

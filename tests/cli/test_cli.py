@@ -76,6 +76,10 @@ def test_train_predict_evaluate(dataset: Path, tmp_path: Path, capsys) -> None:
     assert code == 0
     ev = json.loads(out)
     assert ev["n"] == 8 and sum(map(sum, ev["confusion"])) == 8
+    card = (tmp_path / "m.MODEL.md").read_text()  # its numbers are evaluate's
+    assert f"- {ev['accuracy']:.1%} without TTA, on 8 validation images" in card
+    assert "with TTA" in card and "| cat | 12 | 4 |" in card and "| actual \\ predicted | cat | dog |" in card
+    assert card.count("| fit (") >= 3 and 'InferenceSession("m.onnx")' in card
 
 
 def test_until_overfit_flag_sets_every_training_stage(dataset: Path, tmp_path: Path, capsys) -> None:

@@ -59,6 +59,9 @@ def test_the_file_alone_answers_like_the_app(trained: Learner, exports: dict, tm
     exported = exports[fmt]
     assert exported.parity.n == exported.parity.same_top == 8 and exported.parity.largest_difference < 1e-4
     assert exported.description.is_file()
+    card = exported.model_file.with_name(f"m.{fmt}".replace(f".{fmt}", ".MODEL.md")).read_text()
+    assert f"- {trained.evaluate().accuracy:.1%} without TTA, on 8 validation images" in card
+    assert "Below 60% confidence it answers 'not sure'" in card
     out = alone(exported, tmp_path)  # the sidecar is a convenience, never a necessity
     images = [i.path for i in trained.data.valid_items]
     done = run_alone(out, images)
