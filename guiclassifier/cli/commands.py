@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 failure (one-line error; --debug for the traceback), 2 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -126,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "last stage)")
     p.add_argument("--out", type=Path, default=Path("model.gcm"), help="model file to write (default model.gcm)")
     p.add_argument("--json-log", type=Path, help="write every event as a JSON line to this file")
+    p.add_argument("--tensorboard", type=Path, metavar="DIR",
+                   help="also write TensorBoard event files of each epoch to DIR (needs the optional "
+                        "tensorboard package: pip install 'guiclassifier[tensorboard]')")
     p.add_argument("--checkpoints", type=Path,
                    help="folder for checkpoints written at each epoch end (default: OUT.checkpoints)")
     p.add_argument("--resume", action="store_true",
@@ -368,6 +372,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from guiclassifier.core.distributed import init_from_env, launched_by_torchrun, shutdown
 
+    if args.tensorboard is not None and importlib.util.find_spec("tensorboard") is None:
+        print("--tensorboard needs the optional tensorboard package: pip install 'guiclassifier[tensorboard]'",
+              file=sys.stderr)
+        return 2
     recipe = BUILTIN_RECIPES[args.recipe]() if args.recipe in BUILTIN_RECIPES else Recipe.load(args.recipe)
     if args.epochs_scale != 1.0:
         recipe = recipe.scaled(args.epochs_scale)
@@ -389,7 +397,7 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.checkpoint import CheckpointConfig, clear_checkpoints, latest_checkpoint
-    from guiclassifier.core.epoch_log import EpochCsvLog, epoch_log_path
+    from guiclassifier.core.epoch_log import EpochCsvLog, TensorBoardLog, epoch_log_path
     from guiclassifier.core.recipe_runner import resume_recipe, run_recipe
     from guiclassifier.workspace.jobs import ensure_reference
     from guiclassifier.workspace.workspace import keeps_checkpoints
@@ -415,9 +423,10 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     is_main = dist_info is None or dist_info.is_main
     log_path = epoch_log_path(args.out)  # where this run's epochs go, whatever the model is saved as
     epochs = EpochCsvLog(log_path) if is_main else None
+    board = TensorBoardLog(args.tensorboard) if is_main and args.tensorboard is not None else None
     try:
         reporter = ConsoleReporter(quiet=args.quiet, json_log=log)
-        callbacks = [reporter] + ([epochs] if epochs is not None else [])
+        callbacks = [reporter] + [c for c in (epochs, board) if c is not None]
         if resume_from is not None:
             learner, result = resume_recipe(resume_from, data, callbacks, token, checkpoints, args.device)
         else:
@@ -426,8 +435,9 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
     finally:
         if log is not None:
             log.close()
-        if epochs is not None:
-            epochs.close()
+        for logger in (epochs, board):
+            if logger is not None:
+                logger.close()
     if not result.cancelled:
         # For "unlike the training images" warnings. Every process takes part: the shared
         # activation cache is built behind a barrier.

@@ -1,6 +1,7 @@
-"""A per-epoch CSV log of training (fastai's CSVLogger, Ultralytics' results.csv): one row per
-finished epoch, written as it ends, so a stopped or crashed run keeps the rows until then. A file
-that exists already is appended to (a resumed run goes on in it)."""
+"""Per-epoch logs of training: a CSV (fastai's CSVLogger, Ultralytics' results.csv), one row per
+finished epoch, written as it ends, so a stopped or crashed run keeps the rows until then (a file
+that exists already is appended to: a resumed run goes on in it); and, with the optional
+`tensorboard` package, TensorBoard event files of the same figures."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import IO
 
 import platformdirs
 
+from guiclassifier.core.errors import TrainingError
 from guiclassifier.core.events import EpochEnded, Event, FitStarted, StageStarted
 
 RUNS_DIR_ENV = "GUICLASSIFIER_RUNS_DIR"
@@ -51,6 +53,37 @@ class EpochCsvLog:
 
     def close(self) -> None:
         self._file.close()
+
+
+class TensorBoardLog:
+    """A callback writing each finished epoch's losses, accuracy and lr as TensorBoard scalars
+    (step: the epoch, counted over the run); `close()` when done."""
+
+    def __init__(self, folder: str | Path) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise TrainingError("TensorBoard logs need the optional tensorboard package: "
+                                "pip install 'guiclassifier[tensorboard]'") from None
+        self.folder = Path(folder)
+        self._writer = SummaryWriter(str(self.folder))
+        self.epochs = 0
+        self._fit: FitStarted | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, FitStarted):
+            self._fit = event
+        elif isinstance(event, EpochEnded):
+            self.epochs += 1
+            for tag, value in (("loss/train", event.train_loss), ("loss/valid", event.valid_loss),
+                               ("accuracy/valid", event.accuracy)):
+                self._writer.add_scalar(tag, value, self.epochs)
+            if self._fit is not None:
+                self._writer.add_scalar("lr/head", max(self._fit.lrs), self.epochs)
+            self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 def epoch_log_path(model_file: str | Path) -> Path:

@@ -173,7 +173,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Load recipe...", files.load_recipe)
         self.export_action = self._action(file_menu, "Export model...", files.export_model, "Ctrl+E")
         file_menu.addSeparator()
-        self._action(file_menu, "Training logs", self.run_log.open_folder)
+        self.run_log.install(file_menu, self, self.settings)
         self._action(file_menu, "Disk cache...", self.show_cache_dialog)
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
         run_menu = self.menuBar().addMenu("&Run")

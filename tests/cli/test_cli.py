@@ -320,3 +320,19 @@ def test_audit_json_is_the_whole_stdout_even_from_a_warm_cache(dataset: Path, ca
         assert {f["kind"] for f in doc["findings"]} <= {"small_class", "label_error", "exact_duplicates",
                                                        "near_duplicates", "unlike_class", "class_imbalance"}
     assert "activations from cache" in err
+
+
+def test_train_writes_tensorboard_events_of_each_epoch(dataset: Path, tmp_path: Path, capsys) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    code, out, err = run(capsys, "train", str(dataset), *TINY, "--epochs-scale", "0.2", "--out",
+                         str(tmp_path / "m.gcm"), "--tensorboard", str(tmp_path / "tb"))
+    assert code == 0, out + err
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert {"loss/train", "loss/valid", "accuracy/valid", "lr/head"} <= set(events.Tags()["scalars"])
+    logged = list(csv.DictReader(open(tmp_path / "m.epochs.csv")))
+    train = events.Scalars("loss/train")
+    assert [e.step for e in train] == list(range(1, len(logged) + 1))
+    assert all(abs(e.value - float(row["train_loss"])) < 1e-5 for e, row in zip(train, logged))

@@ -40,3 +40,24 @@ def test_training_in_the_window_writes_an_epoch_log(trained, qtbot, monkeypatch)
 
     next(a for a in trained.findChildren(QAction) if a.text() == "Training logs").trigger()  # File menu
     assert opened == [str(folders[0])]
+
+
+def test_tensorboard_logs_from_the_window_when_ticked(loaded, qtbot) -> None:
+    import os
+
+    import pytest
+
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.gui.conftest import train_briefly
+
+    action = loaded.run_log.tensorboard_action
+    assert action.isEnabled() and not action.isChecked()
+    action.setChecked(True)
+    assert loaded.settings.value("tensorboard_logs", type=bool)  # remembered for the next launch
+    train_briefly(qtbot, loaded, cycles=2)
+    folder = next(Path(os.environ["GUICLASSIFIER_RUNS_DIR"]).iterdir()) / "tensorboard"
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    assert len(events.Scalars("accuracy/valid")) == loaded.plots.metrics_table.rowCount() == 2
