@@ -20,26 +20,12 @@ import numpy as np
 from PIL import Image, ImageOps
 
 METADATA_KEY = "guiclassifier"  # the ONNX metadata_props key, and the pt2 extra file's name (+ .json)
+BATCH = 32
 
 
 def read_metadata(model: str | Path) -> dict:
     """The JSON description stored inside the exported file."""
-    model = Path(model)
-    if model.suffix == ".onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-        props = session.get_modelmeta().custom_metadata_map  # the file's metadata_props
-        if METADATA_KEY not in props:
-            raise SystemExit(f"{model} has no {METADATA_KEY!r} metadata: export it again with guiclassifier")
-        return json.loads(props[METADATA_KEY])
-    import torch
-
-    extra = {f"{METADATA_KEY}.json": ""}
-    torch.export.load(str(model), extra_files=extra)
-    if not extra[f"{METADATA_KEY}.json"]:
-        raise SystemExit(f"{model} has no {METADATA_KEY}.json: export it again with guiclassifier")
-    return json.loads(extra[f"{METADATA_KEY}.json"])
+    return load(model)[0]
 
 
 def _to_rgb(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
@@ -81,29 +67,39 @@ def preprocess(path: str | Path, meta: dict) -> np.ndarray:
 
 
 def load(model: str | Path) -> tuple[dict, Callable[[np.ndarray], np.ndarray]]:
-    """The model's metadata, and a function from a preprocessed batch to its probabilities."""
-    meta = read_metadata(model)
-    if Path(model).suffix == ".onnx":
+    """The model's metadata, and a function from a preprocessed batch to its probabilities (the
+    file is opened once for both)."""
+    model = Path(model)
+    missing = f"{model} has no {METADATA_KEY!r} metadata: export it again with guiclassifier"
+    if model.suffix == ".onnx":
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        props = session.get_modelmeta().custom_metadata_map  # the file's metadata_props
+        if METADATA_KEY not in props:
+            raise SystemExit(missing)
+        meta = json.loads(props[METADATA_KEY])
         return meta, lambda x: np.asarray(session.run(None, {meta["input_name"]: x})[0], dtype=np.float64)
     import torch
 
-    module = torch.export.load(str(model)).module()
+    extra = {f"{METADATA_KEY}.json": ""}
+    module = torch.export.load(str(model), extra_files=extra).module()
+    if not extra[f"{METADATA_KEY}.json"]:
+        raise SystemExit(missing)
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return module(torch.from_numpy(x)).numpy().astype(np.float64)
 
-    return meta, run
+    return json.loads(extra[f"{METADATA_KEY}.json"]), run
 
 
 def predict(model: str | Path, images: list[str]) -> tuple[list[str], np.ndarray]:
     """(classes, probabilities (n, classes)) of the images, with the model's own metadata."""
     meta, run = load(model)
-    x = np.stack([preprocess(p, meta) for p in images]).astype(np.float32)
-    return list(meta["classes"]), run(x)
+    batches = [run(np.stack([preprocess(p, meta) for p in images[i:i + BATCH]]).astype(np.float32))
+               for i in range(0, len(images), BATCH)]  # batches: hundreds of images fit in little memory
+    return list(meta["classes"]), np.concatenate(batches) if batches else np.zeros((0, len(meta["classes"])))
 
 
 def main(argv: list[str]) -> int:

@@ -29,6 +29,7 @@ NEAR_LIKENESS = 0.9945
 lowest are 1.5x bicubic enlargements); different pictures: 0.9938 at most. Small centred
 silhouettes on black are the hard case; photos differ far more."""
 BLOCK = 1024
+SCORES_PER_BLOCK = 1 << 24  # a block of thumbnail scores: 64 MB (every view of every picture is a column)
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,14 @@ def _nearest_thumbnails(prints: Sequence[Fingerprint], k: int, cancel: CancelTok
     n, scales, d = views.shape
     whole, every = views[:, 0], views.reshape(n * scales, d)
     idx = np.zeros((n, min(k, n - 1)), dtype=np.int64)
-    for start in range(0, n, BLOCK):
+    rows_per_block = max(1, min(BLOCK, SCORES_PER_BLOCK // (n * scales)))  # 20,000 images: 167 rows, 67 MB
+    for start in range(0, n, rows_per_block):
         cancel.raise_if_cancelled()
-        s = whole[start:start + BLOCK] @ every.T
+        s = whole[start:start + rows_per_block] @ every.T
         rows = torch.arange(len(s))
         s = s.reshape(len(s), n, scales).amax(2)  # a picture's best view
         s[rows, rows + start] = -2.0
-        idx[start:start + BLOCK] = s.topk(idx.shape[1], dim=1).indices.numpy()
+        idx[start:start + rows_per_block] = s.topk(idx.shape[1], dim=1).indices.numpy()
     return idx
 
 

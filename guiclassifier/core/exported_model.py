@@ -17,7 +17,6 @@ from guiclassifier.core.predict import Prediction, Predictions
 from guiclassifier.core.progress import EtaClock
 
 SUFFIXES = (".onnx", ".pt2")
-BATCH = 32
 
 
 def is_exported(path: str | Path) -> bool:
@@ -39,11 +38,11 @@ def predict_exported(model: str | Path, paths: Sequence[str | Path], callbacks: 
     threshold = float(meta.get("confidence_threshold") or 0.0)
     clock = EtaClock(len(paths))
     results: list[Prediction] = []
-    for start in range(0, len(paths), BATCH):
+    for start in range(0, len(paths), runner.BATCH):
         if cancel.cancelled:
             return tuple(meta["classes"]), Predictions(tuple(results), cancelled=True)
         began = time.perf_counter()
-        chunk = [str(p) for p in paths[start:start + BATCH]]
+        chunk = [str(p) for p in paths[start:start + runner.BATCH]]
         arrays, errors = [], {}
         for j, path in enumerate(chunk):
             try:

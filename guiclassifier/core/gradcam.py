@@ -22,14 +22,13 @@ import torch.nn.functional as F
 from guiclassifier.core.augment import valid_transform
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.device import to_device
-from guiclassifier.core.errors import ImageError
 from guiclassifier.core.events import Callback, Emitter, PredictProgress
+from guiclassifier.core.predict import Predictor, decode_images
 from guiclassifier.core.progress import EtaClock
 from guiclassifier.core.resized import ImageReader, needed_side
 
 if TYPE_CHECKING:
     from guiclassifier.core.models import Classifier
-    from guiclassifier.core.predict import Predictor
 
 BATCH = 16
 GRID_DIVISOR = 32
@@ -89,12 +88,8 @@ def heatmaps(learner: Predictor, paths: Sequence[str | Path], class_index: int |
         if cancel.cancelled:
             break
         chunk = [str(p) for p in paths[start:start + BATCH]]
-        tensors, errors = [], {}
-        for j, path in enumerate(chunk):
-            try:
-                tensors.append(transform(read(path)))
-            except ImageError as exc:
-                errors[j] = exc.reason
+        images, errors = decode_images(read, chunk)
+        tensors = [transform(img) for img in images]
         if tensors:
             x = to_device(torch.stack(tensors), learner.device)
             wanted = None if class_index is None else torch.full((len(tensors),), class_index)

@@ -141,14 +141,14 @@ def predict_files(learner: Predictor, paths: Sequence[str | Path], tta: bool = F
     # GIL while decoding; no tensor work there): photos then cost little more than tiny images.
     prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guiclassifier-decode")
     try:
-        pending = prefetch.submit(_decode, read, chunks[0]) if chunks else None
+        pending = prefetch.submit(decode_images, read, chunks[0]) if chunks else None
         for index, chunk in enumerate(chunks):
             if cancel.cancelled:
                 return Predictions(tuple(results), cancelled=True)
             began = time.perf_counter()
             images, errors = pending.result()
             if index + 1 < len(chunks):
-                pending = prefetch.submit(_decode, read, chunks[index + 1])
+                pending = prefetch.submit(decode_images, read, chunks[index + 1])
             probs = feats = None
             if images:
                 # Seeded per image, so an image's TTA views do not depend on its batch or neighbours.
@@ -186,7 +186,7 @@ def predict_files(learner: Predictor, paths: Sequence[str | Path], tta: bool = F
     return Predictions(tuple(results))
 
 
-def _decode(read: ImageReader, paths: Sequence[str]) -> tuple[list[Image.Image], dict[int, str]]:
+def decode_images(read: ImageReader, paths: Sequence[str]) -> tuple[list[Image.Image], dict[int, str]]:
     """The images of `paths` that open, and the reason for each that does not (by position)."""
     images, errors = [], {}
     for j, path in enumerate(paths):

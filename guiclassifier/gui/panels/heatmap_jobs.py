@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from guiclassifier.core.gradcam import Heatmap
     from guiclassifier.core.learner import Learner
     from guiclassifier.gui.panels.host import Host
+    from guiclassifier.gui.widgets.heatmap_controls import HeatmapControls
 
 HEATMAP_JOB = "Making heatmaps"
 
@@ -21,11 +22,16 @@ def model_version(learner: Learner | None) -> tuple[int, int] | None:
     return None if learner is None else (id(learner), len(learner.history))
 
 
-def start_heatmaps(host: Host, paths: Sequence[str], show: Callable[[Sequence[Heatmap]], None]) -> bool:
-    """Make the maps of `paths` with the project's model on the worker, then `show` them; False
-    when there is no model or a job is running."""
+def start_heatmaps(host: Host, controls: HeatmapControls, paths: Sequence[str],
+                   show: Callable[[Sequence[Heatmap]], None]) -> bool:
+    """Make the maps of those of `paths` that `controls` has none of for the project's model as it
+    is now, on the worker, then `show` them; False when there is nothing to do, no model, or a job
+    is running."""
     learner = host.workspace.learner
-    if learner is None or host.runner.busy or not paths:
+    if learner is None or host.runner.busy:
+        return False
+    paths = controls.missing(paths, model_version(learner))
+    if not paths:
         return False
 
     def done(made: HeatmapsMade) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from guiclassifier.gui.panels import file_moves
-from guiclassifier.gui.panels.heatmap_jobs import model_version, start_heatmaps
+from guiclassifier.gui.panels.heatmap_jobs import start_heatmaps
 from guiclassifier.gui.widgets.interpret_view import InterpretView
 from guiclassifier.workspace.jobs import Interpreted, bind, interpret_job
 
@@ -25,7 +25,6 @@ class InterpretPanel(InterpretView):
         self.thresholdChosen.connect(self.use_threshold)
         self.heatmapsRequested.connect(self.make_heatmaps)
         data_panel.datasetOpened.connect(self._dataset_opened)
-        self._heatmap_model: tuple[int, int] | None = None
 
     def set_busy(self, busy: bool) -> None:
         workspace = self.host.workspace
@@ -51,7 +50,6 @@ class InterpretPanel(InterpretView):
 
     def _interpreted(self, done: Interpreted) -> None:
         self.host.adopt(done.learner, done.key)
-        self._heatmap_model = model_version(done.learner)
         self.set_interpretation(done.interpretation, done.learner.confidence_threshold)
         if done.interpretation.cancelled:
             self.host.set_status(f"Analysis stopped: the tab shows the {len(done.interpretation.paths)} validation "
@@ -84,9 +82,4 @@ class InterpretPanel(InterpretView):
         self.host.set_status(f"Predict now {said}. Save the model (File > Save model) to keep it in the model file.")
 
     def make_heatmaps(self, paths: list[str]) -> None:
-        version = model_version(self.host.workspace.learner)
-        if version != self._heatmap_model:  # trained or replaced since: older maps are not its own
-            self._heatmap_model = version
-            self.heatmap_controls.forget()
-            paths = self.gallery_paths()
-        start_heatmaps(self.host, paths, self.set_heatmaps)
+        start_heatmaps(self.host, self.heatmap_controls, paths, self.set_heatmaps)

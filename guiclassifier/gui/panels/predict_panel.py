@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from guiclassifier.core import events as ev
 from guiclassifier.core.text import plural
-from guiclassifier.gui.panels.heatmap_jobs import model_version, start_heatmaps
+from guiclassifier.gui.panels.heatmap_jobs import start_heatmaps
 from guiclassifier.gui.widgets.predict_view import PredictView
 from guiclassifier.workspace.jobs import Predicted, bind, predict_job
 
@@ -29,7 +29,6 @@ class PredictPanel(PredictView):
         self.folder_button.clicked.connect(self.choose_folder)
         self.export_button.clicked.connect(self.export_predictions)
         self.heatmapsRequested.connect(self.make_heatmaps)
-        self._heatmap_model: tuple[int, int] | None = None
 
     def set_busy(self, busy: bool) -> None:
         for w in (self.files_button, self.folder_button, self.tta_check, self.drop_zone, self.heatmap_controls):
@@ -106,9 +105,4 @@ class PredictPanel(PredictView):
         self.host.set_status(f"Wrote {plural(len(self.results()), 'result')} to {path}")
 
     def make_heatmaps(self, paths: list[str]) -> None:
-        version = model_version(self.host.workspace.learner)
-        if version != self._heatmap_model:  # trained or replaced since: older maps are not its own
-            self._heatmap_model = version
-            self.forget_heatmaps()
-            paths = list(dict.fromkeys(r.path for r in self.results() if r.error is None))
-        start_heatmaps(self.host, paths, self.set_heatmaps)
+        start_heatmaps(self.host, self.heatmap_controls, paths, self.set_heatmaps)

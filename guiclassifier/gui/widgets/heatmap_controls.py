@@ -31,6 +31,7 @@ class HeatmapControls(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.cams: dict[str, np.ndarray | None] = {}  # by path; None: no map could be made
+        self.made_by: object = None  # which model the maps are of (gui.panels.heatmap_jobs.model_version)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.check = QCheckBox("Heatmaps")
@@ -70,11 +71,13 @@ class HeatmapControls(QWidget):
         self.cams.update({h.path: h.cam for h in heatmaps})
 
     def forget(self) -> None:
-        """The model changed: its maps no longer say where it looks."""
-        self.cams = {}
+        """The maps no longer say where the model looks (another model, or other images)."""
+        self.cams, self.made_by = {}, None
 
-    def missing(self, paths: Iterable[str]) -> list[str]:
-        """Those of `paths` (once each) with no map made yet."""
+    def missing(self, paths: Iterable[str], model: object) -> list[str]:
+        """Those of `paths` (once each) with no map of `model` yet; maps of another model are forgotten."""
+        if model != self.made_by:
+            self.cams, self.made_by = {}, model
         return [p for p in dict.fromkeys(paths) if p not in self.cams]
 
     def icon(self, path: str, size: int) -> QIcon | None:

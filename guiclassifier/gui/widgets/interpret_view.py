@@ -51,7 +51,7 @@ class InterpretView(QWidget):
     moveRequested = Signal(str, str)  # path, class name or QUARANTINE
     undoRequested = Signal()
     thresholdChosen = Signal(float)
-    heatmapsRequested = Signal(list)  # paths shown without a heatmap yet
+    heatmapsRequested = Signal(list)  # the paths shown, when heatmaps are on
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -261,11 +261,9 @@ class InterpretView(QWidget):
             self._ask_for_heatmaps()
 
     def _ask_for_heatmaps(self) -> None:
-        """Ask (heatmapsRequested) for the maps of the gallery's images that have none yet."""
-        if self.heatmap_controls.on and not self.busy:
-            missing = self.heatmap_controls.missing(self.gallery_paths())
-            if missing:
-                self.heatmapsRequested.emit(missing)
+        """Ask (heatmapsRequested) for the maps of the gallery's images; the panel makes those missing."""
+        if self.heatmap_controls.on and not self.busy and self.gallery_paths():
+            self.heatmapsRequested.emit(self.gallery_paths())
 
     def set_heatmaps(self, heatmaps: Sequence[Heatmap]) -> None:
         """Maps made for this interpretation's model; shown when Heatmaps is on."""

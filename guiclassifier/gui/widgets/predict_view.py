@@ -81,7 +81,7 @@ class DropZone(QFrame):
 
 class PredictView(QWidget):
     filesChosen = Signal(list)  # paths to predict (files and folders)
-    heatmapsRequested = Signal(list)  # paths of rows without a heatmap yet
+    heatmapsRequested = Signal(list)  # the rows' paths, when heatmaps are on
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -200,19 +200,13 @@ class PredictView(QWidget):
             self.ask_for_heatmaps()
 
     def ask_for_heatmaps(self) -> None:
-        """Ask (heatmapsRequested) for the maps of rows that have none yet, when Heatmaps is on."""
-        if self.heatmap_controls.on:
-            missing = self.heatmap_controls.missing(r.path for r in self._results if r.error is None)
-            if missing:
-                self.heatmapsRequested.emit(missing)
+        """Ask (heatmapsRequested) for the maps of the rows, when Heatmaps is on; the panel makes those missing."""
+        paths = [r.path for r in self._results if r.error is None]
+        if self.heatmap_controls.on and paths:
+            self.heatmapsRequested.emit(paths)
 
     def set_heatmaps(self, heatmaps: Sequence[Heatmap]) -> None:
         self.heatmap_controls.remember(heatmaps)
-        self._redraw_icons()
-
-    def forget_heatmaps(self) -> None:
-        """The model changed: its maps no longer say where it looks."""
-        self.heatmap_controls.forget()
         self._redraw_icons()
 
     def _redraw_icons(self) -> None:
