@@ -12,8 +12,10 @@ gives the app's answers.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
+import io
 import json
 import os
 import tempfile
@@ -97,13 +99,16 @@ def _write(learner: Learner, out: Path, fmt: str, meta: dict[str, Any]) -> None:
             program = torch.export.export(model, (example,), dynamic_shapes={"x": {0: batch}})
             torch.export.save(program, out, extra_files={f"{METADATA_KEY}.json": json.dumps(meta)})
         else:
-            missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
+            missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
             if missing:
-                raise ExportError("ONNX export needs the optional packages onnx and onnxscript: "
-                                  "pip install 'guiclassifier[onnx]'")
-            torch.onnx.export(model, (example,), str(out), input_names=[INPUT_NAME], output_names=["probabilities"],
-                              dynamic_shapes={"x": {0: batch}}, dynamo=True, external_data=False,
-                              verbose=False)  # its progress lines are not for the user
+                raise ExportError(f"ONNX export needs {' and '.join(missing)}, installed with guiclassifier but "
+                                  "missing from this Python: pip install --force-reinstall guiclassifier")
+            # Its progress lines are not for the user: verbose=False, and onnxscript before 0.5
+            # prints its rewrite rules anyway.
+            with contextlib.redirect_stdout(io.StringIO()):
+                torch.onnx.export(model, (example,), str(out), input_names=[INPUT_NAME],
+                                  output_names=["probabilities"], dynamic_shapes={"x": {0: batch}}, dynamo=True,
+                                  external_data=False, verbose=False)
             _add_onnx_metadata(out, meta)
     except ExportError:
         raise

@@ -108,6 +108,15 @@ def test_an_export_that_answers_otherwise_is_refused_and_nothing_is_written(trai
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
 
 
+def test_a_python_without_onnxruntime_is_told_what_is_missing(trained: Learner, tmp_path: Path, monkeypatch) -> None:
+    real_find_spec = export_module.importlib.util.find_spec
+    monkeypatch.setattr(export_module.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxruntime" else real_find_spec(name, *a))
+    with pytest.raises(ExportError, match="needs onnxruntime, installed with guiclassifier"):
+        export_model(trained, tmp_path / "m.onnx", "onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "pt2"])
 def test_predict_takes_an_exported_file_without_its_sidecar(trained: Learner, exports: dict, tmp_path: Path,
                                                             capsys, fmt: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -49,6 +50,10 @@ def test_the_wheel_installs_into_a_fresh_environment_and_runs(tmp_path: Path) ->
                                           "print(json.dumps([guiclassifier.__file__, str(b.demo_path()), "
                                           "str(b.icon_path())]))", env=env, cwd=tmp_path))
     assert all(Path(p).is_relative_to(venv) for p in where), where  # the installed copy, not this tree
+    declared = json.loads(_run(python, "-c", "import json, importlib.metadata as m; "
+                                             "print(json.dumps(m.requires('guiclassifier')))", env=env))
+    plain = {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in declared if "extra ==" not in r}
+    assert {"onnx", "onnxscript", "onnxruntime"} <= plain, declared  # Export > ONNX works after a plain install
     scan = json.loads(_run(command, "scan", where[1], "--json", env=env, cwd=tmp_path))
     assert sorted(scan["classes"]) == ["bag", "coat", "dress", "trouser"]
     window = (
