@@ -46,12 +46,12 @@ def unfrozen_with_group_ratios(qtbot, window, dataset: Path) -> None:
     window.training_panel.unfreeze_button.click()
     wait_idle(qtbot, window)
     window.training_panel.ratio_spin.setValue(3.0)
-    _train(qtbot, window, "0.01", 3, 1, 2)  # fit 2: every group, lr/9, lr/3, lr
+    _train(qtbot, window, "0.01", 2, 1, 2)  # fit 2: every group, lr/9, lr/3, lr; 1 + 2 epochs
 
 
 RECIPE = Recipe("resume-test", (SetPrecompute(True), Train(0.05, n_cycle=1), SetPrecompute(False),
                                 Train(0.05, n_cycle=2, cycle_len=1), Unfreeze(),
-                                Train((0.01 / 9, 0.01 / 3, 0.01), n_cycle=3, cycle_len=1, cycle_mult=2),
+                                Train((0.01 / 9, 0.01 / 3, 0.01), n_cycle=2, cycle_len=1, cycle_mult=2),
                                 Evaluate(False)))
 
 
