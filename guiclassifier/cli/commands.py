@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -232,8 +233,26 @@ def _weights_arg(value: str) -> str | Path | None:
     return value if value == "auto" else Path(value)
 
 
-def _install_sigint(token: Any) -> None:
+# torchrun hands a Ctrl-C on to its processes, which had it from the terminal already: two
+# signals this close together are one request.
+REPEATED_SIGNAL_S = 3.0
+
+
+def _install_sigint(token: Any, dist_info: Any = None) -> None:
+    """Ctrl-C stops after this batch, a second one quits now. Under torchrun it asks every process
+    to stop at the next training step (DistInfo.stop_request), so that none waits for the others."""
+    asked: list[float] = []
+
     def handler(signum: int, frame: Any) -> None:
+        if dist_info is not None:
+            if asked and time.monotonic() - asked[0] > REPEATED_SIGNAL_S:
+                raise KeyboardInterrupt
+            if not asked:
+                asked.append(time.monotonic())
+                print("\nstopping every process at the next training step (Ctrl-C again to quit now)...",
+                      file=sys.stderr)
+                dist_info.stop_request.cancel()
+            return
         if token.cancelled:
             raise KeyboardInterrupt
         print("\nstopping after this batch (Ctrl-C again to quit now)...", file=sys.stderr)
@@ -418,7 +437,7 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
               f"{len(data.train_items)} train / {len(data.valid_items)} valid images, {data.c} classes, "
               f"{data.size} px; recipe {recipe.name}: {len(recipe.stages)} stages")
     token = CancelToken()
-    _install_sigint(token)
+    _install_sigint(token, dist_info)
     log = open(args.json_log, "w") if args.json_log else None
     is_main = dist_info is None or dist_info.is_main
     log_path = epoch_log_path(args.out)  # where this run's epochs go, whatever the model is saved as
@@ -428,7 +447,8 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
         reporter = ConsoleReporter(quiet=args.quiet, json_log=log)
         callbacks = [reporter] + [c for c in (epochs, board) if c is not None]
         if resume_from is not None:
-            learner, result = resume_recipe(resume_from, data, callbacks, token, checkpoints, args.device)
+            learner, result = resume_recipe(resume_from, data, callbacks, token, checkpoints, args.device,
+                                            dist_info=dist_info)
         else:
             result = run_recipe(learner, recipe, callbacks, token, checkpoints=checkpoints)
         reporter.close()

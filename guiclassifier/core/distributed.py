@@ -1,22 +1,27 @@
 """Data-parallel training over several processes, as started by ``torchrun --nproc_per_node N``.
 
-Each process trains on its shard of every epoch. Gradients are averaged across processes before
-every optimizer step and losses and metrics are averaged too, so all processes take the same
-decisions (lr_find stops, divergence) and hold the same weights. This is DistributedDataParallel's
-arithmetic done explicitly: DDP fixes the set of trainable parameters when it wraps a model,
-while a recipe freezes, unfreezes and trains the head alone within one run.
+Each process trains on its shard of every epoch. The trainable part of the model is wrapped in
+torch's DistributedDataParallel, which averages the gradients in buckets while backward runs.
+A recipe freezes, unfreezes and trains the head alone from cached activations within one run,
+and DDP fixes its parameters when it wraps, so the learner wraps again whenever that set changes
+(as fastai's DistributedTrainer wraps per fit). Losses and metrics are averaged too, so all
+processes take the same decisions (lr_find stops, divergence, a stop asked of any one of them)
+and hold the same weights.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.errors import GuiClassifierError
 from guiclassifier.core.text import plural
 
@@ -28,6 +33,9 @@ class DistInfo:
     rank: int
     world_size: int
     local_rank: int
+    # Set to ask for a stop (Ctrl-C in this process): acted on at the next training step, where
+    # every process learns of it and all stop at that same batch (Learner.train_step).
+    stop_request: CancelToken = field(default_factory=CancelToken, compare=False, repr=False)
 
     @property
     def is_main(self) -> bool:
@@ -71,19 +79,12 @@ def shard(items: Sequence[T], info: DistInfo | None) -> list[T]:
     return padded[info.rank::info.world_size]
 
 
-def average_gradients(params: Iterable[torch.nn.Parameter], info: DistInfo | None) -> None:
-    if info is None or info.world_size == 1:
-        return
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= info.world_size
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
+def data_parallel(module: nn.Module, info: DistInfo, device: torch.device) -> DistributedDataParallel:
+    """`module` wrapped for data-parallel training of the parameters that require a gradient now.
+    Buffers (BatchNorm statistics) are not sent at every step: broadcast_state does that after
+    each epoch, before validation."""
+    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None,
+                                   broadcast_buffers=False)
 
 
 def sum_across(values: Sequence[float], info: DistInfo | None, device: torch.device) -> list[float]:

@@ -28,9 +28,9 @@ from guiclassifier.core.data import ImageData, Item
 from guiclassifier.core.device import is_out_of_memory, resolve_device, to_device, uses_channels_last
 from guiclassifier.core.distributed import (
     DistInfo,
-    average_gradients,
     barrier,
     broadcast_state,
+    data_parallel,
     shard,
     sum_across,
 )
@@ -115,6 +115,8 @@ class Learner:
                       else torch.preserve_format)
         self.dist = dist_info
         broadcast_state(self.model, dist_info)
+        self._parallel: nn.Module | None = None  # the DDP wrapper for the trainable part (see _trainable)
+        self._parallel_key: tuple[bool, tuple[bool, ...]] | None = None
         self.criterion = nn.CrossEntropyLoss()
         self._optimizer: torch.optim.Optimizer | None = None
         self._scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
@@ -284,26 +286,43 @@ class Learner:
         """Logits from images, or from cached features when precompute is on."""
         return self.model.head(x) if self._precompute else self.model(x)
 
+    def _trainable(self) -> nn.Module:
+        """What a training step runs: the head alone from cached features, else the whole model.
+        Under torchrun it is wrapped in DistributedDataParallel for the parameters trainable
+        now, wrapped again after a freeze, an unfreeze or a precompute switch."""
+        module = self.model.head if self._precompute else self.model
+        if self.dist is None or self.dist.world_size == 1:
+            return module
+        key = (self._precompute, tuple(p.requires_grad for p in module.parameters()))
+        if self._parallel is None or key != self._parallel_key:
+            self._parallel, self._parallel_key = data_parallel(module, self.dist, self.device), key
+        return self._parallel
+
     def train_step(self, x: torch.Tensor, y: torch.Tensor, lrs: Sequence[float]) -> float:
         """One optimisation step at the given per-group lrs; returns the batch loss. A non-finite
-        loss is returned without stepping, so the weights stay as they were."""
+        loss is returned without stepping, so the weights stay as they were. Under torchrun, a
+        stop asked of any process (DistInfo.stop_request) raises Cancelled in all of them here,
+        before this batch changes anything."""
         opt = self.optimizer()
         for group, lr in zip(opt.param_groups, lrs):
             group["lr"] = lr
         if not self.model.training:  # train() walks every module: a quarter of a cached head epoch
             self.model.train()
         with torch.autocast(self.device.type, enabled=self.amp):
-            loss = self.criterion(self._forward(x), y)
+            loss = self.criterion(self._trainable()(x), y)
         value = float(loss.item())
-        if self.dist is not None:  # every process must see the same loss to decide the same
-            value = sum_across([value], self.dist, self.device)[0] / self.dist.world_size
+        if self.dist is not None:  # every process must see the same loss, and stop, to decide the same
+            total, stops = sum_across([value, float(self.dist.stop_request.cancelled)], self.dist, self.device)
+            value = total / self.dist.world_size
+            if stops:
+                opt.zero_grad(set_to_none=True)
+                raise Cancelled()
         if not math.isfinite(value):
             opt.zero_grad(set_to_none=True)
             return value
         if self.model.body_trains and not self._precompute:
             self._body_version += 1
-        self._scaler.scale(loss).backward()
-        average_gradients(self.model.parameters(), self.dist)
+        self._scaler.scale(loss).backward()  # under torchrun, DDP averages the gradients meanwhile
         self._scaler.step(opt)
         self._scaler.update()
         opt.zero_grad(set_to_none=True)
@@ -422,6 +441,7 @@ class Learner:
                 if self._train_epoch(run, epoch):
                     self._end_epoch(run)
         except Cancelled:
+            run.cancel.cancel()  # a stop agreed by all processes arrives from train_step: the caller must see it
             run.stop_by_user()
         except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
             if not is_out_of_memory(exc):
@@ -505,14 +525,16 @@ class Learner:
     @classmethod
     def resume(cls, path: str | Path, data: ImageData, callbacks: Callback | Sequence[Callback] | None = None,
                cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
-               device: str | torch.device = "auto", payload: dict[str, Any] | None = None
-               ) -> tuple[Learner, FitResult]:
+               device: str | torch.device = "auto", payload: dict[str, Any] | None = None,
+               dist_info: DistInfo | None = None) -> tuple[Learner, FitResult]:
         """Go on with the fit that wrote the checkpoint at `path`, on `data` (the same dataset):
         same weights, optimizer state, batch order and lr for every remaining batch. `payload`:
-        the checkpoint as read_checkpoint returned it, when the caller has already read it."""
+        the checkpoint as read_checkpoint returned it, when the caller has already read it. Under
+        torchrun every process reads the same checkpoint (rank 0 wrote it) and goes on with its
+        shard."""
         payload = payload if payload is not None else read_checkpoint(Path(path))
         checkpoint = Checkpoint.from_payload(payload, Path(path))
-        learner = cls.from_record(checkpoint.state.model, data, device=device)
+        learner = cls.from_record(checkpoint.state.model, data, device=device, dist_info=dist_info)
         learner._load_training_state(checkpoint.state)
         plan = checkpoint.plan
         result = learner.fit(plan.lrs, plan.n_cycle, plan.cycle_len, plan.cycle_mult, callbacks, cancel,

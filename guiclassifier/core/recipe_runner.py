@@ -14,6 +14,7 @@ from typing import Any
 from guiclassifier.core.cancel import Cancelled, CancelToken
 from guiclassifier.core.checkpoint import CheckpointConfig, read_checkpoint
 from guiclassifier.core.data import ImageData
+from guiclassifier.core.distributed import DistInfo
 from guiclassifier.core.events import Callback, Emitter, StageEnded, StageStarted
 from guiclassifier.core.learner import Evaluation, FitResult, Learner
 from guiclassifier.core.lr_finder import LRFindResult
@@ -174,10 +175,11 @@ def run_recipe(learner: Learner, recipe: Recipe, callbacks: Callback | Sequence[
 
 def resume_recipe(path: str | Path, data: ImageData, callbacks: Callback | Sequence[Callback] | None = None,
                   cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
-                  device: str = "auto", payload: dict[str, Any] | None = None) -> tuple[Learner, RecipeResult]:
+                  device: str = "auto", payload: dict[str, Any] | None = None,
+                  dist_info: DistInfo | None = None) -> tuple[Learner, RecipeResult]:
     """Go on with the recipe whose training stage wrote the checkpoint at `path`: that stage
     finishes on its own schedule, then the recipe continues with the next stage. `payload`: the
-    checkpoint, when the caller has already read it."""
+    checkpoint, when the caller has already read it; `dist_info`: under torchrun."""
     payload = payload if payload is not None else read_checkpoint(Path(path))
     context = payload.get("context")
     if not isinstance(context, dict) or "recipe" not in context:
@@ -188,7 +190,7 @@ def resume_recipe(path: str | Path, data: ImageData, callbacks: Callback | Seque
     emit = Emitter(callbacks)
     stage = recipe.stages[index]
     emit(StageStarted(index, len(recipe.stages), f"{stage.describe()} (resumed)"))
-    learner, fit = Learner.resume(path, data, emit, cancel, checkpoints, device, payload)
+    learner, fit = Learner.resume(path, data, emit, cancel, checkpoints, device, payload, dist_info)
     emit(StageEnded(index, len(recipe.stages), stage.describe(), _summary(fit), fit.cancelled))
     if fit.cancelled or fit.failed:
         return learner, RecipeResult(0, len(recipe.stages) - index, fit.cancelled,

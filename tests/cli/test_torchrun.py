@@ -1,11 +1,15 @@
-"""`guiclassifier train` under torchrun: two CPU processes (gloo) give one model and the same kind
-of metrics as a single process."""
+"""`guiclassifier train` under torchrun: two CPU processes (gloo, DistributedDataParallel) give one
+model and the same kind of metrics as a single process; a stop asked of one process stops them all
+at one batch, and --resume goes on from there."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -52,39 +56,72 @@ def test_train_under_torchrun_two_processes(dataset: Path, tmp_path: Path) -> No
     assert all(0.0 <= f["epochs"][0]["accuracy"] <= 1.0 for f in fits)
 
 
-SAME_WEIGHTS = r"""
-import sys
+STOP_AND_RESUME = r"""
+import hashlib, json, sys
 from pathlib import Path
 from guiclassifier import ImageData, Learner
-from guiclassifier.core.distributed import init_from_env, shutdown
-from guiclassifier.core.precompute import body_digest
-import hashlib, torch
+from guiclassifier.core.checkpoint import CheckpointConfig, latest_checkpoint
+from guiclassifier.core.distributed import barrier, init_from_env, shutdown
+from guiclassifier.core.events import BatchEnded
 info, device = init_from_env("cpu")
-data = ImageData.from_folder(sys.argv[1], size=32, bs=4, num_workers=0, seed=0)
-learner = Learner.pretrained("resnet18", data, weights=None, device=device, dist_info=info)
-learner.unfreeze()
-result = learner.fit(0.01, 1)
-h = hashlib.sha256()
-for k, v in learner.model.state_dict().items():
-    h.update(v.numpy().tobytes())
-Path(sys.argv[2], f"rank{info.rank}.txt").write_text(f"{h.hexdigest()} {learner._n_train_batches(None, None)} "
-                                                     f"{result.epochs[0].valid_loss:.6f}")
+folder = Path(sys.argv[2])
+
+def data():
+    return ImageData.from_folder(sys.argv[1], size=32, bs=4, num_workers=0, seed=0)
+
+def learner():
+    learner = Learner.pretrained("resnet18", data(), weights=None, device=device, dist_info=info)
+    learner.unfreeze()
+    return learner
+
+def digest(learner):
+    h = hashlib.sha256()
+    for v in learner.model.state_dict().values():
+        h.update(v.numpy().tobytes())
+    return h.hexdigest()
+
+whole = learner()
+fitted = whole.fit(0.01, 3)
+batches = []
+
+def rank_1_asks_to_stop(event):
+    if isinstance(event, BatchEnded):
+        batches.append((event.epoch, event.batch))
+        if info.rank == 1 and len(batches) == 5:  # epoch 2, its second batch
+            info.stop_request.cancel()
+
+cut = learner()
+stopped = cut.fit(0.01, 3, callbacks=rank_1_asks_to_stop, checkpoints=CheckpointConfig(folder / "checkpoints"))
+barrier(info)
+info.stop_request.reset()
+resumed, _ = Learner.resume(latest_checkpoint(folder / "checkpoints"), data(), device=device, dist_info=info)
+(folder / f"rank{info.rank}.json").write_text(json.dumps({
+    "batches": batches, "cancelled": stopped.cancelled, "epochs_stopped": len(stopped.epochs),
+    "whole": digest(whole), "resumed": digest(resumed), "wrapper": type(whole._trainable()).__name__,
+    "valid_losses": [e.valid_loss for e in fitted.epochs]}))
 shutdown()
 """
 
 
 @pytest.mark.timeout(300)
-def test_processes_hold_identical_weights(dataset: Path, tmp_path: Path) -> None:
-    script = tmp_path / "same.py"
-    script.write_text(SAME_WEIGHTS)
+def test_processes_hold_identical_weights_stop_together_and_resume(dataset: Path, tmp_path: Path) -> None:
+    script = tmp_path / "stop.py"
+    script.write_text(STOP_AND_RESUME)
     torchrun = Path(sys.executable).with_name("torchrun")
     result = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(script), str(dataset),
                              str(tmp_path)], capture_output=True, text=True, timeout=280,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
-    rank0, rank1 = (tmp_path / "rank0.txt").read_text().split(), (tmp_path / "rank1.txt").read_text().split()
-    assert rank0 == rank1  # same weights, same batch count, same reduced valid loss
-    assert int(rank0[1]) == 3  # 24 images / 2 processes / bs 4
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["wrapper"] == ranks[1]["wrapper"] == "DistributedDataParallel"
+    assert ranks[0]["valid_losses"] == ranks[1]["valid_losses"]  # each validates a share; the sums are combined
+    # 3 batches an epoch (24 images / 2 processes / bs 4). Rank 1 asked after its 5th batch; both
+    # finished the 5th and stopped before the 6th.
+    assert ranks[0]["batches"] == ranks[1]["batches"] == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1]]
+    assert all(r["cancelled"] and r["epochs_stopped"] == 1 for r in ranks)
+    # Both hold the same weights; from the checkpoint rank 0 wrote after epoch 1, every process
+    # goes on to the weights an uninterrupted run ends with.
+    assert ranks[0]["resumed"] == ranks[1]["resumed"] == ranks[0]["whole"] == ranks[1]["whole"]
 
 
 def test_more_processes_than_gpus_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,3 +137,48 @@ def test_more_processes_than_gpus_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     with pytest.raises(GuiClassifierError, match="started 2 processes .* has 1 GPU: use --nproc_per_node 1"):
         init_from_env("auto")
+
+
+def _workers(launcher: int) -> list[int]:
+    """The processes torchrun started (Linux: /proc lists each task's children)."""
+    found = []
+    for task in Path(f"/proc/{launcher}/task").iterdir():
+        found += [int(pid) for pid in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds torchrun's processes through /proc")
+@pytest.mark.timeout(300)
+def test_ctrl_c_in_one_process_stops_the_run_and_resume_goes_on_under_torchrun(dataset: Path, tmp_path: Path) -> None:
+    from guiclassifier.core.checkpoint import checkpoint_paths, latest_checkpoint
+    from guiclassifier.core.recipe import Evaluate, Recipe, Train
+
+    recipe = tmp_path / "long.json"
+    Recipe("long", (Train(0.05, n_cycle=12), Evaluate(False))).save(recipe)
+    out, folder = tmp_path / "m.gcm", tmp_path / "m.gcm.checkpoints"
+    command = [str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
+               "-m", "guiclassifier", "train", str(dataset), *ARGS[:-3], "--quiet", "--recipe", str(recipe), "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                cwd=tmp_path)
+    try:
+        deadline = time.time() + 200
+        while latest_checkpoint(folder) is None:
+            assert launcher.poll() is None and time.time() < deadline, launcher.communicate()
+            time.sleep(0.02)
+        os.kill(_workers(launcher.pid)[-1], signal.SIGINT)  # one process, as a stray signal would
+        stdout, stderr = launcher.communicate(timeout=120)
+    finally:
+        launcher.kill()
+    assert "stopping every process at the next training step" in stderr, stderr[-3000:]
+    assert "stopped after 0 of 2 stages" in stdout and "Stopped by the user after 1 of 12" in stdout, stdout[-3000:]
+    assert checkpoint_paths(folder)
+
+    log = tmp_path / "log.jsonl"
+    again = subprocess.run([*command, "--resume", "--json-log", str(log)], capture_output=True, text=True,
+                           timeout=240, env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "resuming from" in again.stdout and "model saved to" in again.stdout
+    epochs = [e["epoch"] for e in map(json.loads, log.read_text().splitlines()) if e["event"] == "EpochEnded"]
+    assert epochs[-1] == 11 and epochs[0] >= 1  # went on from the stopped run's last checkpoint
+    assert checkpoint_paths(folder) == []
