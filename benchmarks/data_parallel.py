@@ -30,8 +30,9 @@ def threads_each(n: int, device: str) -> int:
     return max(1, (os.cpu_count() or 1) // n) if device == "cpu" else 1
 
 
-def train(n: int, args: argparse.Namespace, folder: Path) -> tuple[float, str]:
-    """Wall seconds and the printed validation accuracy of one `guiclassifier train` with n processes."""
+def train(n: int, args: argparse.Namespace, folder: Path) -> tuple[float, str, str]:
+    """Wall seconds, the printed validation accuracy and the epochs of one `guiclassifier train`
+    with n processes."""
     flags = ["train", str(args.data), "--size", str(args.size), "--bs", str(args.bs), "--arch", args.arch,
              "--device", args.device, "--epochs-scale", str(args.epochs_scale), "--seed", "0", "--quiet",
              "--out", str(folder / f"model-{n}.gcm")]
@@ -49,7 +50,15 @@ def train(n: int, args: argparse.Namespace, folder: Path) -> tuple[float, str]:
     if done.returncode != 0:
         raise SystemExit(f"{n} process(es) failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     found = re.search(r"validation accuracy: ([\d.]+%.*)", done.stdout)
-    return seconds, found.group(1) if found else "?"
+    return seconds, found.group(1) if found else "?", epochs_trained(folder / f"model-{n}.gcm")
+
+
+def epochs_trained(model: Path) -> str:
+    """The epochs of each fit, as the model's history keeps them ("1+2+7": until-overfit may stop early)."""
+    from guiclassifier import Learner
+
+    fits = [h for h in Learner.load(model, device="cpu").history if h.get("kind") == "fit"]
+    return "+".join(str(len(f["epochs"])) for f in fits)
 
 
 def main() -> None:
@@ -65,11 +74,12 @@ def main() -> None:
     print(machine())
     print(f"{args.data}, {args.arch}, {args.size} px, bs {args.bs} a process, lesson1 x {args.epochs_scale}, "
           f"{args.device}")
-    print("| processes | threads each | wall time | validation accuracy |\n| ---: | ---: | ---: | --- |")
+    print("| processes | threads each | wall time | epochs (each fit) | validation accuracy |\n"
+          "| ---: | ---: | ---: | --- | --- |")
     with tempfile.TemporaryDirectory(prefix="gc-ddp-") as tmp:
         for n in (int(p) for p in args.procs.split(",")):
-            seconds, accuracy = train(n, args, Path(tmp))
-            print(f"| {n} | {threads_each(n, args.device)} | {seconds:.1f} s | {accuracy} |", flush=True)
+            seconds, accuracy, epochs = train(n, args, Path(tmp))
+            print(f"| {n} | {threads_each(n, args.device)} | {seconds:.1f} s | {epochs} | {accuracy} |", flush=True)
 
 
 if __name__ == "__main__":
