@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import sys
-import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -233,30 +232,19 @@ def _weights_arg(value: str) -> str | Path | None:
     return value if value == "auto" else Path(value)
 
 
-# torchrun hands a Ctrl-C on to its processes, which had it from the terminal already: two
-# signals this close together are one request.
-REPEATED_SIGNAL_S = 3.0
-
-
 def _install_sigint(token: Any, dist_info: Any = None) -> None:
-    """Ctrl-C stops after this batch, a second one quits now. Under torchrun it asks every process
-    to stop at the next training step (DistInfo.stop_request), so that none waits for the others."""
-    asked: list[float] = []
+    """Ctrl-C stops after this batch, a second one quits now. Under torchrun (which passes a Ctrl-C
+    on to every process, then kills them 30 s later) it asks for a stop that all processes agree
+    on at the next training step, validation or stage (Learner.stop_agreed), so none is left
+    waiting for the others."""
 
     def handler(signum: int, frame: Any) -> None:
-        if dist_info is not None:
-            if asked and time.monotonic() - asked[0] > REPEATED_SIGNAL_S:
-                raise KeyboardInterrupt
-            if not asked:
-                asked.append(time.monotonic())
-                print("\nstopping every process at the next training step (Ctrl-C again to quit now)...",
-                      file=sys.stderr)
-                dist_info.stop_request.cancel()
-            return
-        if token.cancelled:
+        request = dist_info.stop_request if dist_info is not None else token
+        if request.cancelled:
             raise KeyboardInterrupt
-        print("\nstopping after this batch (Ctrl-C again to quit now)...", file=sys.stderr)
-        token.cancel()
+        print("\nstopping " + ("every process at the next training step or validation" if dist_info is not None
+                               else "after this batch") + " (Ctrl-C again to quit now)...", file=sys.stderr)
+        request.cancel()
 
     signal.signal(signal.SIGINT, handler)
 

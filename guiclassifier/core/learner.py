@@ -117,6 +117,7 @@ class Learner:
         broadcast_state(self.model, dist_info)
         self._parallel: nn.Module | None = None  # the DDP wrapper for the trainable part (see _trainable)
         self._parallel_key: tuple[bool, tuple[bool, ...]] | None = None
+        self._caller_cancel: CancelToken | None = None  # under torchrun: the running call's token (_engine_cancel)
         self.criterion = nn.CrossEntropyLoss()
         self._optimizer: torch.optim.Optimizer | None = None
         self._scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
@@ -295,13 +296,49 @@ class Learner:
             return module
         key = (self._precompute, tuple(p.requires_grad for p in module.parameters()))
         if self._parallel is None or key != self._parallel_key:
+            self._parallel = None  # its gradient buckets go before the new wrapper's are made
             self._parallel, self._parallel_key = data_parallel(module, self.dist, self.device), key
         return self._parallel
+
+    # ----- stopping together under torchrun -----------------------------------------------------
+
+    def _engine_cancel(self, cancel: CancelToken | None) -> CancelToken | None:
+        """The token the engine's own checks see during a call. Under torchrun it is one that only
+        a stop every process agreed on sets (train_step, _validate, stop_agreed): a process that
+        left a loop alone would leave the others waiting in a collective. `cancel` then counts as
+        this process's stop request, like DistInfo.stop_request."""
+        if self.dist is None:
+            return cancel
+        self._caller_cancel = cancel
+        return CancelToken()
+
+    def _stop_asked_here(self) -> float:
+        asked = self.dist is not None and self.dist.stop_request.cancelled
+        return float(asked or (self._caller_cancel is not None and self._caller_cancel.cancelled))
+
+    def _stop_if_agreed(self, asked: float) -> None:
+        """`asked`: the processes' stop requests summed; any one stops all of them, here."""
+        if asked:
+            if self._caller_cancel is not None:
+                self._caller_cancel.cancel()  # the caller (a recipe, say) learns of it on every process
+            raise Cancelled()
+
+    def stop_agreed(self, cancel: CancelToken | None = None) -> bool:
+        """Whether to stop now, the same answer on every process: under torchrun a stop asked of
+        any one of them (or `cancel` set on it) counts for all, and sets `cancel` on each."""
+        if self.dist is None:
+            return cancel is not None and cancel.cancelled
+        self._caller_cancel = cancel
+        try:
+            self._stop_if_agreed(sum_across([self._stop_asked_here()], self.dist, self.device)[0])
+        except Cancelled:
+            return True
+        return False
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, lrs: Sequence[float]) -> float:
         """One optimisation step at the given per-group lrs; returns the batch loss. A non-finite
         loss is returned without stepping, so the weights stay as they were. Under torchrun, a
-        stop asked of any process (DistInfo.stop_request) raises Cancelled in all of them here,
+        stop asked of any process (see _engine_cancel) raises Cancelled in all of them here,
         before this batch changes anything."""
         opt = self.optimizer()
         for group, lr in zip(opt.param_groups, lrs):
@@ -312,11 +349,9 @@ class Learner:
             loss = self.criterion(self._trainable()(x), y)
         value = float(loss.item())
         if self.dist is not None:  # every process must see the same loss, and stop, to decide the same
-            total, stops = sum_across([value, float(self.dist.stop_request.cancelled)], self.dist, self.device)
+            total, asked = sum_across([value, self._stop_asked_here()], self.dist, self.device)
             value = total / self.dist.world_size
-            if stops:
-                opt.zero_grad(set_to_none=True)
-                raise Cancelled()
+            self._stop_if_agreed(asked)
         if not math.isfinite(value):
             opt.zero_grad(set_to_none=True)
             return value
@@ -380,7 +415,10 @@ class Learner:
                                                    sharded=self.dist is not None)
         n = len(targets)
         correct = float((probs.argmax(1) == targets).sum()) if n else 0.0
-        loss_sum, correct, n = sum_across([loss * n if n else 0.0, correct, float(n)], self.dist, self.device)
+        loss_sum, correct, n, asked = sum_across([loss * n if n else 0.0, correct, float(n), self._stop_asked_here()],
+                                                 self.dist, self.device)
+        if self.dist is not None:
+            self._stop_if_agreed(asked)
         return (loss_sum / n, correct / n) if n else (math.nan, math.nan)
 
     # ----- snapshots (lr_find restores; fit keeps last good weights) ------------------------
@@ -410,7 +448,10 @@ class Learner:
                 cancel: CancelToken | None = None) -> LRFindResult:
         """The lr range test; the learner is left exactly as it was (see core.lr_finder)."""
         self.require_data()
-        result = run_lr_find(self, start_lr, end_lr, num_it, ratios, callbacks, cancel)
+        try:
+            result = run_lr_find(self, start_lr, end_lr, num_it, ratios, callbacks, self._engine_cancel(cancel))
+        finally:
+            self._parallel = self._caller_cancel = None  # a sweep ends with no backward pending
         self.history.append({"kind": "lr_find", "start_lr": start_lr, "end_lr": end_lr, "num_it": num_it,
                              "precompute": self._precompute, "trainable": self.describe_trainable(),
                              "suggestions": dict(result.suggestions), "stopped": result.stopped_reason})
@@ -430,7 +471,7 @@ class Learner:
         recipe's place, for one)."""
         plan = FitPlan(group_lrs(lrs, N_GROUPS), n_cycle, cycle_len, cycle_mult, until_overfit)
         chance = majority_share([item.label for item in self.data.valid_items]) if self.data is not None else None
-        run = FitRun(plan, callbacks, cancel, chance, accuracy_before(self.history))
+        run = FitRun(plan, callbacks, self._engine_cancel(cancel), chance, accuracy_before(self.history))
         if checkpoints is not None and self._is_main:
             run.listen(CheckpointWriter(checkpoints, run, self.training_state, checkpoint_context))
         self.reference = None  # the features change with training
@@ -441,11 +482,14 @@ class Learner:
                 if self._train_epoch(run, epoch):
                     self._end_epoch(run)
         except Cancelled:
-            run.cancel.cancel()  # a stop agreed by all processes arrives from train_step: the caller must see it
             run.stop_by_user()
         except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
             if not is_out_of_memory(exc):
                 raise
+            if self.dist is not None:  # the others wait in a collective: end them all (torchrun does)
+                self._parallel = None
+                raise TrainingError(f"process {self.dist.rank} ran out of memory: use a smaller --bs or --size") \
+                    from exc
             self._recover_from_out_of_memory(run.last_good)
             data = self.data
             run.run_out_of_memory(f" (batch size {data.bs}, {data.size} px images on {self.device.type})"
@@ -500,6 +544,7 @@ class Learner:
         run.end_epoch(record, cycle)
 
     def _end_fit(self, run: FitRun) -> FitResult:
+        self._parallel = self._caller_cancel = None  # wrapped per fit, as fastai's DistributedTrainer
         best = run.choose_cycle()
         if best is not None:
             self._restore_state(best.model, best.optimizer)

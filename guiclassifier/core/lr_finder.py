@@ -240,7 +240,6 @@ def run_lr_find(learner: Sweepable, start_lr: float = 1e-7, end_lr: float = 10.0
             best = min(best, smoothed)
     except Cancelled:
         reason, cancelled = "cancelled", True
-        cancel.cancel()  # a stop agreed by all processes arrives from train_step: the caller must see it
     finally:
         learner.restore(snapshot)
     divisor = LESSON_DIVISOR_UNFROZEN if learner.frozen_groups == 0 else LESSON_DIVISOR

@@ -138,7 +138,7 @@ def run_recipe(learner: Learner, recipe: Recipe, callbacks: Callback | Sequence[
     done = start
     for index in range(start, total):
         stage = recipe.stages[index]
-        if cancel.cancelled:
+        if learner.stop_agreed(cancel):  # under torchrun, every process gives the same answer
             cancelled, reason = True, "stopped by the user"
             break
         emit(StageStarted(index, total, stage.describe()))

@@ -69,8 +69,12 @@ folder = Path(sys.argv[2])
 def data():
     return ImageData.from_folder(sys.argv[1], size=32, bs=4, num_workers=0, seed=0)
 
-def learner():
+def head_first():  # the wrappings a recipe goes through: the head on cached features, on images, all
     learner = Learner.pretrained("resnet18", data(), weights=None, device=device, dist_info=info)
+    learner.precompute = True
+    learner.fit(0.01, 1)
+    learner.precompute = False
+    learner.fit(0.01, 1)
     learner.unfreeze()
     return learner
 
@@ -80,25 +84,26 @@ def digest(learner):
         h.update(v.numpy().tobytes())
     return h.hexdigest()
 
-whole = learner()
+whole = head_first()
 fitted = whole.fit(0.01, 3)
-batches = []
+report = {"whole": digest(whole), "wrapper": type(whole._trainable()).__name__}
+for name, asked_after in (("step", 5), ("validation", 6)):
+    batches = []
 
-def rank_1_asks_to_stop(event):
-    if isinstance(event, BatchEnded):
-        batches.append((event.epoch, event.batch))
-        if info.rank == 1 and len(batches) == 5:  # epoch 2, its second batch
-            info.stop_request.cancel()
+    def rank_1_asks_to_stop(event):
+        if isinstance(event, BatchEnded):
+            batches.append((event.epoch, event.batch))
+            if info.rank == 1 and len(batches) == asked_after:
+                info.stop_request.cancel()
 
-cut = learner()
-stopped = cut.fit(0.01, 3, callbacks=rank_1_asks_to_stop, checkpoints=CheckpointConfig(folder / "checkpoints"))
-barrier(info)
-info.stop_request.reset()
-resumed, _ = Learner.resume(latest_checkpoint(folder / "checkpoints"), data(), device=device, dist_info=info)
-(folder / f"rank{info.rank}.json").write_text(json.dumps({
-    "batches": batches, "cancelled": stopped.cancelled, "epochs_stopped": len(stopped.epochs),
-    "whole": digest(whole), "resumed": digest(resumed), "wrapper": type(whole._trainable()).__name__,
-    "valid_losses": [e.valid_loss for e in fitted.epochs]}))
+    cut = head_first()
+    stopped = cut.fit(0.01, 3, callbacks=rank_1_asks_to_stop, checkpoints=CheckpointConfig(folder / name))
+    barrier(info)
+    info.stop_request.reset()
+    resumed, _ = Learner.resume(latest_checkpoint(folder / name), data(), device=device, dist_info=info)
+    report[name] = {"batches": batches, "cancelled": stopped.cancelled, "epochs": len(stopped.epochs),
+                    "resumed": digest(resumed)}
+(folder / f"rank{info.rank}.json").write_text(json.dumps(report))
 shutdown()
 """
 
@@ -114,14 +119,18 @@ def test_processes_hold_identical_weights_stop_together_and_resume(dataset: Path
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["wrapper"] == ranks[1]["wrapper"] == "DistributedDataParallel"
-    assert ranks[0]["valid_losses"] == ranks[1]["valid_losses"]  # each validates a share; the sums are combined
-    # 3 batches an epoch (24 images / 2 processes / bs 4). Rank 1 asked after its 5th batch; both
-    # finished the 5th and stopped before the 6th.
-    assert ranks[0]["batches"] == ranks[1]["batches"] == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1]]
-    assert all(r["cancelled"] and r["epochs_stopped"] == 1 for r in ranks)
-    # Both hold the same weights; from the checkpoint rank 0 wrote after epoch 1, every process
-    # goes on to the weights an uninterrupted run ends with.
-    assert ranks[0]["resumed"] == ranks[1]["resumed"] == ranks[0]["whole"] == ranks[1]["whole"]
+    # Every process holds the same weights after the head (cached and not) and the whole network.
+    assert ranks[0]["whole"] == ranks[1]["whole"]
+    # 3 batches an epoch (24 images / 2 processes / bs 4). Rank 1 asks after its 5th batch: both
+    # stop before the 6th (at its training step); after its 6th, the last of epoch 2: both stop
+    # in that epoch's validation. Epoch 1 is kept either way.
+    first = [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1]]
+    assert ranks[0]["step"]["batches"] == ranks[1]["step"]["batches"] == first
+    assert ranks[0]["validation"]["batches"] == ranks[1]["validation"]["batches"] == first + [[1, 2]]
+    assert all(r[name]["cancelled"] and r[name]["epochs"] == 1 for r in ranks for name in ("step", "validation"))
+    # From the checkpoint rank 0 wrote after epoch 1, every process goes on to the weights an
+    # uninterrupted run ends with.
+    assert {r[name]["resumed"] for r in ranks for name in ("step", "validation")} == {ranks[0]["whole"]}
 
 
 def test_more_processes_than_gpus_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
