@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -84,18 +83,20 @@ def test_resume_after_kill_9_mid_epoch(dataset: Path, tmp_path: Path) -> None:
     folder = tmp_path / "ck"
     proc = subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT, str(dataset), str(folder)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
+    steps_seen: list[int] = []
     try:
-        while latest_checkpoint(folder) is None:  # the first epoch has ended
-            assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
-            time.sleep(0.05)
-        time.sleep(0.5)  # into the second epoch
-        os.kill(proc.pid, signal.SIGKILL)
+        # Each step is printed as it ends: kill once one of the second epoch has (not after a
+        # fixed wait, which a busy machine outlasts).
+        for line in proc.stdout:
+            steps_seen.append(int(line))
+            if steps_seen[-1] > 3:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
     finally:
         proc.kill()
         proc.wait()
-    steps_seen = [int(line) for line in proc.stdout.read().split()]
-    assert proc.returncode == -signal.SIGKILL and max(steps_seen) > 3  # killed inside epoch 2
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    assert max(steps_seen) > 3 and latest_checkpoint(folder) is not None  # killed inside epoch 2
     full, full_events = uninterrupted(dataset)
     rest: list = []
     learner, resumed = Learner.resume(latest_checkpoint(folder), new_learner(dataset).data,
