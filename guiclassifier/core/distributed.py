@@ -33,8 +33,9 @@ class DistInfo:
     rank: int
     world_size: int
     local_rank: int
-    # Set to ask for a stop (Ctrl-C in this process): acted on at the next training step, where
-    # every process learns of it and all stop at that same batch (Learner.train_step).
+    # Set to ask for a stop (Ctrl-C in this process): acted on at the next training step,
+    # validation or recipe stage, where every process learns of it and all stop there together
+    # (Learner.stop_agreed and its callers).
     stop_request: CancelToken = field(default_factory=CancelToken, compare=False, repr=False)
 
     @property

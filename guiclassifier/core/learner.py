@@ -283,12 +283,9 @@ class Learner:
                                                     weight_decay=self.wd)
         return self._optimizer
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits from images, or from cached features when precompute is on."""
-        return self.model.head(x) if self._precompute else self.model(x)
-
     def _trainable(self) -> nn.Module:
-        """What a training step runs: the head alone from cached features, else the whole model.
+        """What a training step runs: the head alone from cached features (precompute), else the
+        whole model on images.
         Under torchrun it is wrapped in DistributedDataParallel for the parameters trainable
         now, wrapped again after a freeze, an unfreeze or a precompute switch."""
         module = self.model.head if self._precompute else self.model
@@ -316,12 +313,11 @@ class Learner:
         asked = self.dist is not None and self.dist.stop_request.cancelled
         return float(asked or (self._caller_cancel is not None and self._caller_cancel.cancelled))
 
-    def _stop_if_agreed(self, asked: float) -> None:
-        """`asked`: the processes' stop requests summed; any one stops all of them, here."""
-        if asked:
-            if self._caller_cancel is not None:
-                self._caller_cancel.cancel()  # the caller (a recipe, say) learns of it on every process
-            raise Cancelled()
+    def _agreed(self, asked: float) -> bool:
+        """`asked`: the processes' stop requests summed; any one stops all of them."""
+        if asked and self._caller_cancel is not None:
+            self._caller_cancel.cancel()  # the caller (a recipe, say) learns of it on every process
+        return bool(asked)
 
     def stop_agreed(self, cancel: CancelToken | None = None) -> bool:
         """Whether to stop now, the same answer on every process: under torchrun a stop asked of
@@ -329,11 +325,7 @@ class Learner:
         if self.dist is None:
             return cancel is not None and cancel.cancelled
         self._caller_cancel = cancel
-        try:
-            self._stop_if_agreed(sum_across([self._stop_asked_here()], self.dist, self.device)[0])
-        except Cancelled:
-            return True
-        return False
+        return self._agreed(sum_across([self._stop_asked_here()], self.dist, self.device)[0])
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, lrs: Sequence[float]) -> float:
         """One optimisation step at the given per-group lrs; returns the batch loss. A non-finite
@@ -351,7 +343,8 @@ class Learner:
         if self.dist is not None:  # every process must see the same loss, and stop, to decide the same
             total, asked = sum_across([value, self._stop_asked_here()], self.dist, self.device)
             value = total / self.dist.world_size
-            self._stop_if_agreed(asked)
+            if self._agreed(asked):
+                raise Cancelled()
         if not math.isfinite(value):
             opt.zero_grad(set_to_none=True)
             return value
@@ -417,8 +410,8 @@ class Learner:
         correct = float((probs.argmax(1) == targets).sum()) if n else 0.0
         loss_sum, correct, n, asked = sum_across([loss * n if n else 0.0, correct, float(n), self._stop_asked_here()],
                                                  self.dist, self.device)
-        if self.dist is not None:
-            self._stop_if_agreed(asked)
+        if self._agreed(asked):  # (always 0 with one process)
+            raise Cancelled()
         return (loss_sum / n, correct / n) if n else (math.nan, math.nan)
 
     # ----- snapshots (lr_find restores; fit keeps last good weights) ------------------------
