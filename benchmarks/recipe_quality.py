@@ -78,6 +78,8 @@ def run_auto(data_dir: Path, seed: int, config: dict[str, Any]) -> dict[str, Any
     return {"accuracy": result.evaluation.accuracy if result.evaluation else None, "seconds": seconds,
             "lrs": [f.get("lrs_used") for f in fits], "kept_cycle": fits[-1].get("kept_cycle") if fits else None,
             "epochs": [len(e["epochs"]) for e in learner.history if e.get("kind") == "fit"],
+            "last_fit": [{k: e[k] for k in ("accuracy", "valid_loss", "train_loss")}
+                         for e in [h for h in learner.history if h.get("kind") == "fit"][-1]["epochs"]],
             "curves": curves, "stopped": result.stopped_reason}
 
 

@@ -28,10 +28,17 @@ DIVERGE_FACTOR = 4.0
 SUGGESTION_NAMES = ("lesson", "valley", "steep", "minimum")
 DEFAULT_SUGGESTION = "lesson"
 LESSON_DIVISOR = 10.0
-LESSON_DIVISOR_UNFROZEN = 3.0
-"""The lesson rule picks the lr where the loss bottoms out divided by these (a head on a frozen
-body; the whole network): the highest lr where the loss is still clearly improving. Chosen by
-measurement, see benchmarks/README.md."""
+"""For a head on a frozen body the lesson rule picks the lr where the loss bottoms out divided by
+this: the highest lr where the loss is still clearly improving. Chosen by measurement, see
+benchmarks/README.md."""
+WHOLE_NETWORK_LR = 1e-2
+"""For the whole (unfrozen) network the lesson rule keeps the lesson's lr for the top layer group
+(the seed: lr=np.array([lr/9, lr/3, lr]) with lr=1e-2), and the sweep only checks it: on every
+benchmark set and seed this was the best of a grid or within one image of it, while the unfrozen
+curve's own bottom pointed 13-200x lower (benchmarks/README.md, section 8)."""
+DIVERGED_MARGIN = 2.0
+"""A sweep that diverged below WHOLE_NETWORK_LR x this lowers the whole network's lr to the lr
+where it diverged / this."""
 MIN_POINTS = 10
 """A sweep stopped before this many batches has no curve to read: no suggestions."""
 CLEAR_FALL = 0.1
@@ -134,12 +141,27 @@ def lesson_lr(lrs: Sequence[float], raw: Sequence[float],
                           "so still clearly improving")
 
 
+def whole_network_lr(lrs: Sequence[float], diverged: bool) -> tuple[float, str]:
+    """The lesson rule for an unfrozen network: WHOLE_NETWORK_LR unless the sweep diverged near or
+    below it (then DIVERGED_MARGIN below where it did), or ended below it; with a one-line reason."""
+    end = float(lrs[-1])
+    if diverged and end < WHOLE_NETWORK_LR * DIVERGED_MARGIN:
+        return end / DIVERGED_MARGIN, (f"the lesson's {WHOLE_NETWORK_LR:.0e} for the whole network, lowered to "
+                                       f"{DIVERGED_MARGIN:g}x below where this sweep diverged ({end:.1e})")
+    if not diverged and end < WHOLE_NETWORK_LR:
+        return end, (f"the lesson's {WHOLE_NETWORK_LR:.0e} for the whole network is past this sweep's end: "
+                     "its end")
+    where = f"it diverged only at {end:.1e}" if diverged else f"the loss held up to {end:.1e}"
+    return WHOLE_NETWORK_LR, f"the lesson's lr for the whole network, checked by this sweep ({where})"
+
+
 def suggest_with_reasons(lrs: Sequence[float], losses: Sequence[float], num_it: int,
-                         raw: Sequence[float] | None = None, lesson_divisor: float = LESSON_DIVISOR
+                         raw: Sequence[float] | None = None, whole_network: bool = False, diverged: bool = False
                          ) -> tuple[dict[str, float], dict[str, str]]:
     """Every rule's lr, and why. fastai v2's rules read the smoothed `losses` trimmed to
     [num_it//10 : -5] (the whole curve if short); the lesson rule reads the `raw` losses
-    (see lesson_lr), when given.
+    (see lesson_lr), when given, or for a `whole_network` only where the sweep ended and whether
+    it `diverged` there (see whole_network_lr).
 
     valley (fastai v2): half-way through the first two thirds of the
     longest descending stretch of the curve; steep: steepest fall of loss against log(lr);
@@ -164,7 +186,8 @@ def suggest_with_reasons(lrs: Sequence[float], losses: Sequence[float], num_it: 
     minimum = xs[int(np.argmin(ys))] / 10
     suggestions = {"valley": float(valley), "steep": float(steep), "minimum": float(minimum)}
     reasons = {name: explain_rule(name) for name in suggestions}
-    lesson = lesson_lr(lrs, raw, lesson_divisor) if raw is not None else None
+    lesson = whole_network_lr(lrs, diverged) if whole_network else \
+        lesson_lr(lrs, raw) if raw is not None else None
     if lesson is not None:
         suggestions, reasons = {"lesson": lesson[0], **suggestions}, {"lesson": lesson[1], **reasons}
     # Only lrs the sweep tried: nothing is known about the loss below its start.
@@ -216,7 +239,7 @@ def run_lr_find(learner: Sweepable, start_lr: float = 1e-7, end_lr: float = 10.0
     raw: list[float] = []
     smooth: list[float] = []
     avg, best = 0.0, math.inf
-    reason, cancelled = f"finished all {num_it} iterations", False
+    reason, cancelled, diverged = f"finished all {num_it} iterations", False, False
     clock = EtaClock(num_it)
     try:
         # Precomputing the activations happens here, on the first batch: its progress is shown.
@@ -232,17 +255,16 @@ def run_lr_find(learner: Sweepable, start_lr: float = 1e-7, end_lr: float = 10.0
             smooth.append(smoothed)
             emit(LRFindPoint(i, num_it, lr, loss, smoothed, clock.elapsed(), clock.eta(i + 1)))
             if not math.isfinite(smoothed):
-                reason = f"stopped at iteration {i + 1}: the loss became NaN or infinite"
+                reason, diverged = f"stopped at iteration {i + 1}: the loss became NaN or infinite", True
                 break
             if i >= min(10, num_it // 10) and smoothed > DIVERGE_FACTOR * best:
-                reason = f"stopped at iteration {i + 1}: the loss exceeded {DIVERGE_FACTOR:g}x its best"
+                reason, diverged = f"stopped at iteration {i + 1}: the loss exceeded {DIVERGE_FACTOR:g}x its best", True
                 break
             best = min(best, smoothed)
     except Cancelled:
         reason, cancelled = "cancelled", True
     finally:
         learner.restore(snapshot)
-    divisor = LESSON_DIVISOR_UNFROZEN if learner.frozen_groups == 0 else LESSON_DIVISOR
-    suggestions, reasons = suggest_with_reasons(lrs, smooth, num_it, raw, divisor)
+    suggestions, reasons = suggest_with_reasons(lrs, smooth, num_it, raw, learner.frozen_groups == 0, diverged)
     emit(LRFindEnded(len(lrs), reason, cancelled, tuple(suggestions.items()), tuple(reasons.items())))
     return LRFindResult(tuple(lrs), tuple(smooth), tuple(raw), suggestions, reason, cancelled, reasons)

@@ -14,7 +14,8 @@ from typing import Any, Union
 
 from guiclassifier.core.archs import N_GROUPS
 from guiclassifier.core.errors import GuiClassifierError
-from guiclassifier.core.lr_finder import DEFAULT_SUGGESTION, SUGGESTION_NAMES, LRFindResult
+from guiclassifier.core.lr_finder import (DEFAULT_SUGGESTION, DIVERGED_MARGIN, SUGGESTION_NAMES, WHOLE_NETWORK_LR,
+                                          LRFindResult)
 from guiclassifier.core.schedules import SGDR
 
 MAX_FILE_BYTES = 1_000_000  # a recipe is a few hundred bytes
@@ -277,6 +278,12 @@ fastai v2's slice(lr/9, lr)). Chosen by benchmarks/recipe_quality.py, see benchm
 DIVISORS = (GROUP_RATIO ** 2, GROUP_RATIO, 1.0)
 
 
+UNFROZEN_SWEEP = (1e-5, WHOLE_NETWORK_LR * DIVERGED_MARGIN, 42)
+"""lesson1's check of the whole network's lr (start, end, batches): only whether the loss diverges
+below WHOLE_NETWORK_LR x DIVERGED_MARGIN decides it, and a trained network's loss is flat below
+1e-5; at the default sweep's 12.4 batches a decade this is 42 batches instead of about 78."""
+
+
 def lesson1() -> Recipe:
     """The fast.ai lesson-1 recipe from the seed notes; the last stage trains until it over-fits."""
     return Recipe("lesson1", (
@@ -286,8 +293,8 @@ def lesson1() -> Recipe:
         SetPrecompute(False),
         Train(SuggestedLR(), n_cycle=3, cycle_len=1),
         Unfreeze(),
-        LRFind(ratios=tuple(1 / d for d in DIVISORS)),
-        Train(SuggestedLR(divisors=DIVISORS, fallback=1e-3), n_cycle=4, cycle_len=1, cycle_mult=2,
+        LRFind(*UNFROZEN_SWEEP, ratios=tuple(1 / d for d in DIVISORS)),
+        Train(SuggestedLR(divisors=DIVISORS, fallback=WHOLE_NETWORK_LR), n_cycle=4, cycle_len=1, cycle_mult=2,
               until_overfit=True),
         Evaluate(tta=True),
     ))

@@ -13,7 +13,7 @@ import torch
 from guiclassifier import ImageData, Learner
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.events import LRFindEnded, LRFindPoint, PrecomputeProgress
-from guiclassifier.core.lr_finder import LRFindResult, suggest, suggest_with_reasons
+from guiclassifier.core.lr_finder import WHOLE_NETWORK_LR, LRFindResult, suggest, suggest_with_reasons
 
 
 def fresh(root: Path, precompute: bool) -> Learner:
@@ -165,6 +165,29 @@ def test_a_flat_curve_is_not_read_at_its_noisy_bottom() -> None:
     x = np.log10(lrs)
     raw = 0.2 + np.where(x > -2, (x + 2) ** 2 * 0.5, 0) + np.random.default_rng(3).normal(0, 0.02, len(x))
     raw[:8] -= 0.03  # the noise happens to be lowest at the start
-    s, reasons = suggest_with_reasons(lrs.tolist(), raw.tolist(), 100, raw.tolist(), 3.0)
+    s, reasons = suggest_with_reasons(lrs.tolist(), raw.tolist(), 100, raw.tolist())
     assert 3e-4 < s["lesson"] < 3e-3, s["lesson"]
     assert reasons["lesson"].startswith("the loss never clearly fell")
+
+
+def test_the_whole_network_keeps_the_lessons_lr_unless_the_sweep_diverged_near_it() -> None:
+    lrs = np.logspace(-7, -0.7, 80).tolist()  # an unfrozen sweep that diverged at 0.2
+    flat = [0.2] * len(lrs)
+    s, reasons = suggest_with_reasons(lrs, flat, 100, flat, whole_network=True, diverged=True)
+    assert s["lesson"] == WHOLE_NETWORK_LR
+    assert reasons["lesson"].startswith("the lesson's lr for the whole network") and "2.0e-01" in reasons["lesson"]
+    early = lrs[:58]  # diverged at 1.1e-2: just past the lesson's lr, so half of where it did
+    s, reasons = suggest_with_reasons(early, flat[:58], 100, flat[:58], whole_network=True, diverged=True)
+    assert s["lesson"] == pytest.approx(early[-1] / 2) and "lowered" in reasons["lesson"]
+    short = np.logspace(-7, -3, 40).tolist()  # a sweep the user ended at 1e-3, no divergence
+    s, _ = suggest_with_reasons(short, flat[:40], 40, flat[:40], whole_network=True)
+    assert s["lesson"] == pytest.approx(1e-3)
+
+
+def test_an_unfrozen_sweep_suggests_the_lessons_lr_and_a_head_sweep_reads_its_curve(tiny_learner: Learner) -> None:
+    tiny_learner.unfreeze()
+    result = tiny_learner.lr_find(start_lr=1e-5, end_lr=1.0, num_it=20)
+    assert result.suggested() == WHOLE_NETWORK_LR or "lowered" in result.reasons["lesson"]
+    assert "whole network" in result.explain()
+    tiny_learner.freeze()
+    assert "whole network" not in tiny_learner.lr_find(start_lr=1e-5, end_lr=1.0, num_it=20).explain()

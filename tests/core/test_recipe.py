@@ -10,6 +10,7 @@ import pytest
 from guiclassifier import Learner
 from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.events import EpochEnded, StageEnded, StageStarted
+from guiclassifier.core.lr_finder import WHOLE_NETWORK_LR
 from guiclassifier.core.recipe import (
     Evaluate,
     LRFind,
@@ -38,6 +39,9 @@ def test_lesson1_follows_the_seed_notes() -> None:
     # 3x between layer groups (the seed: 3x-10x), the unfrozen sweep with the same ratios
     assert final.lrs.suggestion == "lesson" and final.lrs.divisors == (9.0, 3.0, 1.0)
     assert stages[6].ratios == pytest.approx((1 / 9, 1 / 3, 1.0))
+    # the whole network keeps the lesson's lr; its sweep only checks that the loss holds past it
+    assert final.lrs.fallback == WHOLE_NETWORK_LR and stages[6].end_lr >= 2 * WHOLE_NETWORK_LR
+    assert stages[6].num_it < 50 and stages[1].num_it == 100
     assert stages[8].tta
 
 
@@ -80,7 +84,7 @@ def test_suggested_lr_resolution() -> None:
 def test_scaled_recipe_shrinks_cycles() -> None:
     quick = lesson1().scaled(0.34)
     assert [s.n_cycle for s in quick.stages if isinstance(s, Train)] == [1, 1, 1]
-    assert all(s.num_it == 34 for s in quick.stages if isinstance(s, LRFind))
+    assert [s.num_it for s in quick.stages if isinstance(s, LRFind)] == [34, 20]  # at least 20 batches
 
 
 def test_run_recipe_emits_stages_and_records_history(tiny_learner: Learner) -> None:
