@@ -6,6 +6,8 @@ before torch has loaded.)
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -82,28 +84,52 @@ def run_stage(learner: Learner, stage: Stage, last_lr_find: LRFindResult | None,
 def train_with_rollback(learner: Learner, stage: Train, lrs: Any, callbacks: Any, cancel: CancelToken | None,
                         checkpoints: CheckpointConfig | None, context: dict[str, Any] | None
                         ) -> tuple[FitResult, Any]:
-    """Run a Train stage; if it collapses to chance (Learner.fit stops on that), roll back, retry
-    once at a tenth of the lr, and if that collapses too keep the weights from before the stage and
-    go on. Returns (result, lrs used)."""
+    """Run a Train stage; if it collapses to chance (Learner.fit stops on that), or if a stage
+    trained until it over-fits keeps weights worse than it started from (validation loss), roll
+    back and retry once at a tenth of the lr; if that fails too, keep the weights from before the
+    stage and go on. Returns (result, lrs used)."""
     before = learner.snapshot()
+    start = _start_loss(learner, stage, cancel)
 
     def fit(rates: Any) -> FitResult:
         return learner.fit(rates, stage.n_cycle, stage.cycle_len, stage.cycle_mult, callbacks, cancel,
                            checkpoints, context, stage.until_overfit)
 
     result = fit(lrs)
-    if not result.collapsed:
+    failure = _failure(result, start, lrs)
+    if failure is None:
         return result, lrs
-    first = (f"The first try collapsed at lr {_lr_text(lrs)} ({result.epochs[-1].accuracy:.1%} accuracy): "
-             "rolled back and trained again at a tenth of it.")
+    first = f"{failure}: rolled back and trained again at a tenth of it."
     learner.restore(before)
     lower = lrs / 10 if isinstance(lrs, float) else tuple(lr / 10 for lr in lrs)
     retry = fit(lower)
-    if retry.collapsed:
+    if _failure(retry, start, lower) is not None:
         learner.restore(before)
-        return replace(retry, collapsed=False, message=f"{first} That collapsed too, so the weights from before "
+        again = "collapsed" if retry.collapsed else "ended worse than it began"
+        return replace(retry, collapsed=False, message=f"{first} That {again} too, so the weights from before "
                                                        "this stage were kept."), lower
     return replace(retry, message=f"{first} {retry.message}"), lower
+
+
+def _start_loss(learner: Learner, stage: Train, cancel: CancelToken | None) -> float | None:
+    """The validation loss a stage trained until it over-fits starts from (it must end below it)."""
+    if not stage.until_overfit:
+        return None
+    evaluation = learner.evaluate(False, None, cancel)
+    return None if evaluation.cancelled or not math.isfinite(evaluation.loss) else evaluation.loss
+
+
+def _failure(result: FitResult, start: float | None, lrs: Any) -> str | None:
+    """Why a finished fit must be rolled back, or None."""
+    if result.collapsed:
+        return f"The first try collapsed at lr {_lr_text(lrs)} ({result.epochs[-1].accuracy:.1%} accuracy)"
+    if start is None or result.cancelled or result.failed or not result.epochs:
+        return None
+    kept = next((c.valid_loss for c in result.cycles if c.cycle == result.kept_cycle), result.epochs[-1].valid_loss)
+    if kept > start:
+        return (f"At lr {_lr_text(lrs)} the best this stage kept was worse than where it began (validation loss "
+                f"{kept:.4f} against {start:.4f})")
+    return None
 
 
 def _lr_text(lrs: Any) -> str:

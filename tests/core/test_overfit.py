@@ -14,7 +14,7 @@ from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.checkpoint import CheckpointConfig, latest_checkpoint
 from guiclassifier.core.events import CycleEnded, EpochEnded, EpochStarted, FitEnded
 from guiclassifier.core.learner import EpochRecord, FitResult
-from guiclassifier.core.overfit import CycleJudge
+from guiclassifier.core.overfit import CycleJudge, CycleRecord
 from guiclassifier.core.recipe import Train
 from guiclassifier.core.collapse import is_collapse, majority_share
 from guiclassifier.core.recipe_runner import train_with_rollback
@@ -197,3 +197,45 @@ def test_no_collapse_is_declared_on_a_handful_of_validation_images(tiny_learner:
     monkeypatch.setattr(tiny_learner, "_validate", lambda emit, cancel: next(script))
     result = tiny_learner.fit(0.05, 3)
     assert not result.collapsed and len(result.epochs) == 3
+
+
+def test_a_stage_trained_until_it_overfits_that_ends_worse_than_it_began_is_rolled_back(
+        tiny_learner: Learner, monkeypatch) -> None:
+    """fm-shirt-vs-tshirt, seed 0: at 1e-2 the unfrozen stage's first cycle end (validation loss
+    0.60) was its best, worse than the head it started from; it kept that and scored 79.5%."""
+    before = copy.deepcopy(tiny_learner.model.state_dict())
+    start = tiny_learner.evaluate().loss
+    kept_losses = iter([start + 0.3, start - 0.01])  # the first try ends worse, the retry better
+    calls: list = []
+
+    def fake_fit(lrs, *args, **kwargs) -> FitResult:
+        calls.append((lrs, {k: v.clone() for k, v in tiny_learner.model.state_dict().items()}))
+        with torch.no_grad():
+            for p in tiny_learner.model.parameters():
+                p.add_(1.0)
+        loss = next(kept_losses)
+        epochs = (EpochRecord(0, 0.5, loss, 0.8, 1.0, (0.01,)),)
+        return FitResult(epochs, cycles=(CycleRecord(0, 1, loss, 0.8, True),), kept_cycle=0)
+
+    monkeypatch.setattr(tiny_learner, "fit", fake_fit)
+    stage = Train(0.01, 2, cycle_len=1, cycle_mult=2, until_overfit=True)
+    result, used = train_with_rollback(tiny_learner, stage, (0.001, 0.003, 0.01), None, None, None, None)
+    assert [c[0] for c in calls] == [(0.001, 0.003, 0.01), pytest.approx((1e-4, 3e-4, 1e-3))]
+    assert used == pytest.approx((1e-4, 3e-4, 1e-3))
+    for name, tensor in calls[1][1].items():  # the retry started from the weights before the stage
+        assert torch.equal(tensor, before[name]), name
+    assert "worse than where it began" in result.message and f"against {start:.4f}" in result.message
+
+    calls.clear()
+    kept_losses = iter([start + 0.3, start + 0.2])  # the retry too: the stage's weights are undone
+    tiny_learner.model.load_state_dict(before)
+    result, _ = train_with_rollback(tiny_learner, stage, 0.01, None, None, None, None)
+    assert len(calls) == 2 and "ended worse than it began too" in result.message
+    assert "weights from before this stage were kept" in result.message and not result.failed
+    for name, tensor in tiny_learner.model.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+
+    calls.clear()  # a stage not trained until it over-fits is judged by nothing but collapse
+    kept_losses = iter([start + 0.3])
+    train_with_rollback(tiny_learner, Train(0.01, 1), 0.01, None, None, None, None)
+    assert len(calls) == 1
