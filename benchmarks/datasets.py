@@ -6,7 +6,8 @@ first N_TRAIN images of each class in the package's training split go to train/,
 N_VALID of its test split to valid/, as 28x28 grayscale PNGs. Deterministic; built once into
 ~/.cache/guiclassifier-bench/datasets (GUICLASSIFIER_BENCH_DIR overrides the root).
 SUBSETS are the accuracy benchmarks' (200 + 100 per class); AUDIT_SUBSETS are larger (>= 2,000
-images each) for the data audit's benchmark (benchmarks/audit_planted.py), with their own counts.
+images each) for the data audit's benchmark (benchmarks/audit_planted.py), with their own counts;
+LARGE_SUBSETS (>= 2,000 training images) for the speed benchmark (benchmarks/recipe_vs_fastai.py).
 
 Run alone to build them: .venv/bin/python benchmarks/datasets.py
 """
@@ -42,6 +43,11 @@ AUDIT_SUBSETS: dict[str, tuple[dict[int, str], int, int]] = {
     "fm-audit-shoes4": ({5: "sandal", 7: "sneaker", 9: "ankle_boot", 6: "shirt"}, 450, 100),  # 2,200
     "fm-audit-tops3": ({0: "tshirt", 2: "pullover", 6: "shirt"}, 600, 100),  # 2,100: three look-alike tops
 }
+# name -> (classes, train images per class, valid images per class): the speed benchmark's larger
+# set (benchmarks/recipe_vs_fastai.py: >= 2,000 training images); none uses the demo's classes.
+LARGE_SUBSETS: dict[str, tuple[dict[int, str], int, int]] = {
+    "fm-large4": ({0: "tshirt", 2: "pullover", 5: "sandal", 7: "sneaker"}, 550, 100),  # 2,200 + 400
+}
 
 
 def bench_dir() -> Path:
@@ -71,11 +77,13 @@ def _write(images: np.ndarray, labels: np.ndarray, classes: dict[int, str], out:
 
 
 def build(name: str) -> Path:
-    """The dataset folder for `name` ("demo", a key of SUBSETS or of AUDIT_SUBSETS), built if missing."""
+    """The dataset folder for `name` ("demo", a key of SUBSETS, AUDIT_SUBSETS or LARGE_SUBSETS), built if missing."""
     if name == "demo":
         return DEMO
     if name in AUDIT_SUBSETS:
         return _build(name, *AUDIT_SUBSETS[name])
+    if name in LARGE_SUBSETS:
+        return _build(name, *LARGE_SUBSETS[name])
     return _build(name, SUBSETS[name], N_TRAIN, N_VALID)
 
 
@@ -101,5 +109,5 @@ def _build(name: str, classes: dict[int, str], n_train: int, n_valid: int) -> Pa
 
 
 if __name__ == "__main__":
-    for dataset in ("demo", *SUBSETS, *AUDIT_SUBSETS):
+    for dataset in ("demo", *SUBSETS, *AUDIT_SUBSETS, *LARGE_SUBSETS):
         print(dataset, build(dataset))
