@@ -7,7 +7,6 @@ before torch has loaded.)
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
