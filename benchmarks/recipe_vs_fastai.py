@@ -45,10 +45,12 @@ def main() -> None:
             for side in ("ours", "fastai"):
                 result = run_auto(data_dir, seed, {}) if side == "ours" else run_fastai(data_dir, seed)
                 accuracy = result["accuracy"] if side == "ours" else result["accuracy_tta"]
+                epochs = result.get("epochs")
+                epochs = len(epochs) if side == "fastai" and isinstance(epochs, list) else epochs  # one dict each
                 runs.append({"dataset": name, "seed": seed, "side": side, "accuracy": accuracy,
-                             "seconds": result["seconds"], "epochs": result.get("epochs")})
+                             "seconds": result["seconds"], "epochs": epochs})
                 print(f"{name:<12} pair {seed}  {side:<6} {result['seconds']:6.1f} s  TTA accuracy {accuracy:6.1%}  "
-                      f"epochs {result.get('epochs')}", flush=True)
+                      f"epochs {epochs}", flush=True)
                 out.write_text(json.dumps({"machine": machine(), "runs": runs}, indent=1))
     print(f"\nMedian wall time and mean TTA accuracy over {args.pairs} pairs. Details: {out}")
     print(f"{'dataset':<12}{'ours':>10}{'fastai':>10}{'ratio':>8}{'ours acc':>10}{'fastai acc':>12}")
