@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 SMOOTHING_BETA = 0.98
 DIVERGE_FACTOR = 4.0
+MIN_BATCHES_BEFORE_DIVERGED = 4
+"""A short sweep's first batches are mostly noise: one lucky low loss is no best to diverge from."""
 SUGGESTION_NAMES = ("lesson", "valley", "steep", "minimum")
 DEFAULT_SUGGESTION = "lesson"
 LESSON_DIVISOR = 10.0
@@ -257,7 +259,7 @@ def run_lr_find(learner: Sweepable, start_lr: float = 1e-7, end_lr: float = 10.0
             if not math.isfinite(smoothed):
                 reason, diverged = f"stopped at iteration {i + 1}: the loss became NaN or infinite", True
                 break
-            if i >= min(10, num_it // 10) and smoothed > DIVERGE_FACTOR * best:
+            if i >= min(10, max(MIN_BATCHES_BEFORE_DIVERGED, num_it // 10)) and smoothed > DIVERGE_FACTOR * best:
                 reason, diverged = f"stopped at iteration {i + 1}: the loss exceeded {DIVERGE_FACTOR:g}x its best", True
                 break
             best = min(best, smoothed)

@@ -152,9 +152,12 @@ def predict_files(learner: Predictor, paths: Sequence[str | Path], tta: bool = F
             probs = feats = None
             if images:
                 # Seeded per image, so an image's TTA views do not depend on its batch or neighbours.
+                # The views are drawn on the CPU: its generator alone is reseeded (torch.manual_seed
+                # would also queue a CUDA reseed, with a stack trace, for every image).
                 per_image = []
                 for img in images:
-                    torch.manual_seed(TTA_SEED)
+                    if tta:
+                        torch.default_generator.manual_seed(TTA_SEED)
                     per_image.append([transform(img) for transform in views])
                 total = None
                 with torch.no_grad(), torch.autocast(learner.device.type, enabled=learner.amp):
