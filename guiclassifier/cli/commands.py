@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from guiclassifier.core.precision import PRECISIONS  # torch-free: the names only
+
 if TYPE_CHECKING:  # imported where used: the CLI starts without torch until a command needs it
     from guiclassifier.cli.progress import ConsoleReporter
     from guiclassifier.core.cancel import CancelToken
@@ -47,6 +49,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=42, help="seed for the split, initialisation and batch order")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+
+
+def _add_precision(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="arithmetic: auto (float16 mixed precision on CUDA, float32 elsewhere), fp32, bf16 "
+                        "(mixed; fast on CPUs with AVX512-BF16 or AMX and on recent GPUs), fp16 (mixed, GPUs)")
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
@@ -101,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "classes, split, score, detail}]}")
     p.add_argument("--top", type=int, default=10, help="findings of each kind listed (default 10; --json: all)")
     _add_common(p)
+    _add_precision(p)
 
     p = _command(sub, "lr-find", "the learning-rate finder's curve and suggestions",
                  "guiclassifier lr-find resources/demo --arch mobilenet_v2 --size 64 --plot lr.png")
@@ -114,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the curve and suggestions as JSON")
     p.add_argument("--plot", type=Path, help="write a PNG of loss against lr with the suggestions marked")
     _add_common(p)
+    _add_precision(p)
 
     p = _command(sub, "train", "run a recipe (default: lesson1) and save the model",
                  "guiclassifier train resources/demo --arch mobilenet_v2 --size 64 --out demo.gcm --epochs-scale 0.5")
@@ -135,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="go on from the newest checkpoint of an interrupted run (same data and --out)")
     _add_common(p)
+    _add_precision(p)
 
     p = _command(sub, "predict", "class probabilities for image files or folders, with a .gcm model or an "
                  "exported .onnx/.pt2 file", "guiclassifier predict demo.gcm photos/ --csv out.csv\n"
@@ -150,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write each image with a Grad-CAM overlay (where the model looked for the class it "
                         "chose) as a PNG in this folder")
     _add_common(p)
+    _add_precision(p)
 
     p = _command(sub, "export", "a model file that runs without guiclassifier (ONNX or torch.export)",
                  "guiclassifier export demo.gcm --format onnx --out demo.onnx\n"
@@ -173,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save a confidence threshold in the model file: predictions below it say 'not sure' "
                         "(0 answers everything). The accuracy and share answered at common thresholds are printed")
     _add_common(p)
+    _add_precision(p)
     p = _command(sub, "cache", "how much the activation and photo caches hold, and their limit; "
                  "--clear empties them", "guiclassifier cache --limit 10GB")
     p.add_argument("--clear", action="store_true",
@@ -303,7 +316,7 @@ def _learner_from(args: argparse.Namespace, precompute: bool = False, dist_info:
         adapt_threads()
     arch = _default_arch() if args.arch == "auto" else args.arch
     return Learner.pretrained(arch, data, precompute=precompute, weights=_weights_arg(args.weights),
-                              device=args.device, seed=args.seed, dist_info=dist_info)
+                              device=args.device, seed=args.seed, dist_info=dist_info, precision=args.precision)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -421,7 +434,7 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
         learner = _learner_from(args, dist_info=dist_info)
         data = learner.data
         processes = f" x {dist_info.world_size} processes" if dist_info else ""
-        print(f"{learner.arch} ({learner.weights_source.describe()}) on {learner.device.type}{processes}, "
+        print(f"{learner.arch} ({learner.weights_source.describe()}) on {learner.device.type}{processes} in {learner.precision.describe()}, "
               f"{len(data.train_items)} train / {len(data.valid_items)} valid images, {data.c} classes, "
               f"{data.size} px; recipe {recipe.name}: {len(recipe.stages)} stages")
     token = CancelToken()
@@ -436,7 +449,7 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
         callbacks = [reporter] + [c for c in (epochs, board) if c is not None]
         if resume_from is not None:
             learner, result = resume_recipe(resume_from, data, callbacks, token, checkpoints, args.device,
-                                            dist_info=dist_info)
+                                            dist_info=dist_info, precision=args.precision)
         else:
             result = run_recipe(learner, recipe, callbacks, token, checkpoints=checkpoints)
         reporter.close()
@@ -506,7 +519,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if exported and (args.tta or args.heatmap):
         print("--tta and --heatmap need the app's own model file (.gcm), not an export.", file=sys.stderr)
         return 2
-    learner = None if exported else Learner.load(args.model, device=args.device)
+    learner = None if exported else Learner.load(args.model, device=args.device, precision=args.precision)
     files, missing = expand_image_paths(args.paths)
     if not files and not missing:
         print(f"No image files in {', '.join(map(str, args.paths))}.", file=sys.stderr)
@@ -574,7 +587,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from guiclassifier.core.cancel import CancelToken
     from guiclassifier.core.learner import Learner
 
-    learner = Learner.load(args.model, device=args.device)
+    learner = Learner.load(args.model, device=args.device, precision=args.precision)
     args.size = learner.size  # the validation images go in at the size the model was trained on
     learner.attach_data(_data_from(args))
     token = CancelToken()
@@ -714,6 +727,8 @@ def check_arguments(args: argparse.Namespace) -> str | None:
     scale = getattr(args, "epochs_scale", None)
     if scale is not None and not (0 < scale <= 100):
         return f"--epochs-scale must be above 0 and at most 100 (got {scale})"
+    if getattr(args, "precision", None) == "fp16" and getattr(args, "device", None) == "cpu":
+        return "--precision fp16 is for GPUs: on a CPU choose bf16 or fp32"
     for name in ("out", "csv"):
         path = getattr(args, name, None)
         if path is not None and Path(path).is_dir():

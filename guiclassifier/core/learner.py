@@ -48,6 +48,7 @@ from guiclassifier.core.fit_run import FitRun
 from guiclassifier.core.lr_finder import LRFindResult, run_lr_find
 from guiclassifier.core.modelfile import ModelRecord, model_record, read_model_file, write_model_file
 from guiclassifier.core.models import N_GROUPS, Classifier, build_classifier
+from guiclassifier.core.precision import resolve_precision
 from guiclassifier.core.precompute import Activations, activations, body_digest
 from guiclassifier.core.predict import predict_files
 from guiclassifier.core.coverage import CoverageCurve, coverage_curve
@@ -89,7 +90,7 @@ class Learner:
     def __init__(self, model: Classifier, arch: str, classes: Sequence[str], data: ImageData | None = None, *,
                  size: int | None = None, augment: str = "side_on", max_zoom: float = 1.1,
                  precompute: bool = False, device: str | torch.device = "auto", opt: str = "adamw",
-                 momentum: float = 0.9, wd: float | None = None, mixed_precision: bool | None = None,
+                 momentum: float = 0.9, wd: float | None = None, precision: str = "auto",
                  bn_freeze: bool = False, train_bn: bool = True, dist_info: DistInfo | None = None,
                  weights_source: WeightsSource | None = None, history: list[dict[str, Any]] | None = None,
                  cache_dir: str | Path | None = None) -> None:
@@ -106,7 +107,7 @@ class Learner:
         self.opt_name = opt
         self.momentum = momentum
         self.wd = wd if wd is not None else (1e-4 if opt == "sgd" else 1e-2)
-        self.amp = self.device.type == "cuda" if mixed_precision is None else mixed_precision
+        self.precision = resolve_precision(precision, self.device)
         self.weights_source = weights_source or WeightsSource("random", "random")
         self.history: list[dict[str, Any]] = list(history or [])
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
@@ -120,7 +121,7 @@ class Learner:
         self._caller_cancel: CancelToken | None = None  # under torchrun: the running call's token (_engine_cancel)
         self.criterion = nn.CrossEntropyLoss()
         self._optimizer: torch.optim.Optimizer | None = None
-        self._scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+        self._scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.scales_loss)
         self._activations: dict[str, Activations] = {}
         self._digest: str | None = None
         self._digest_version = -1
@@ -263,7 +264,7 @@ class Learner:
             if not main:
                 barrier(self.dist)  # rank 0 builds the shared cache entry; the others then read it
             self._activations[split] = activations(self.model, data, split, items, self.device, emit, cancel,
-                                                   self.cache_dir, self._digest, self.amp)
+                                                   self.cache_dir, self._digest, self.precision)
             if main:
                 barrier(self.dist)
         return self._activations[split]
@@ -282,6 +283,15 @@ class Learner:
                 self._optimizer = torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.99), eps=1e-5,
                                                     weight_decay=self.wd)
         return self._optimizer
+
+    def set_precision(self, asked: str) -> None:
+        """Change the arithmetic between calls (core.precision: auto, fp32, bf16, fp16); float16's
+        loss scaling starts afresh, and activations cached under the old one are not used."""
+        precision = resolve_precision(asked, self.device)
+        if precision.name != self.precision.name:
+            self._activations.clear()
+        self.precision = precision
+        self._scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.scales_loss)
 
     def _trainable(self) -> nn.Module:
         """What a training step runs: the head alone from cached features (precompute), else the
@@ -337,7 +347,7 @@ class Learner:
             group["lr"] = lr
         if not self.model.training:  # train() walks every module: a quarter of a cached head epoch
             self.model.train()
-        with torch.autocast(self.device.type, enabled=self.amp):
+        with self.precision.autocast(self.device):
             loss = self.criterion(self._trainable()(x), y)
         value = float(loss.item())
         if self.dist is not None:  # every process must see the same loss, and stop, to decide the same
@@ -564,7 +574,7 @@ class Learner:
     def resume(cls, path: str | Path, data: ImageData, callbacks: Callback | Sequence[Callback] | None = None,
                cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
                device: str | torch.device = "auto", payload: dict[str, Any] | None = None,
-               dist_info: DistInfo | None = None) -> tuple[Learner, FitResult]:
+               dist_info: DistInfo | None = None, precision: str = "auto") -> tuple[Learner, FitResult]:
         """Go on with the fit that wrote the checkpoint at `path`, on `data` (the same dataset):
         same weights, optimizer state, batch order and lr for every remaining batch. `payload`:
         the checkpoint as read_checkpoint returned it, when the caller has already read it. Under
@@ -572,7 +582,8 @@ class Learner:
         shard."""
         payload = payload if payload is not None else read_checkpoint(Path(path))
         checkpoint = Checkpoint.from_payload(payload, Path(path))
-        learner = cls.from_record(checkpoint.state.model, data, device=device, dist_info=dist_info)
+        learner = cls.from_record(checkpoint.state.model, data, device=device, dist_info=dist_info,
+                                  precision=precision)
         learner._load_training_state(checkpoint.state)
         plan = checkpoint.plan
         result = learner.fit(plan.lrs, plan.n_cycle, plan.cycle_len, plan.cycle_mult, callbacks, cancel,

@@ -43,6 +43,7 @@ from guiclassifier.core.events import (
     PrecomputeStarted,
 )
 from guiclassifier.core.models import Classifier
+from guiclassifier.core.precision import FLOAT32, Precision
 from guiclassifier.core.progress import EtaClock
 
 CACHE_FORMAT = 2
@@ -164,12 +165,12 @@ def _open_entry(folder: Path) -> Activations:
 
 def activations(model: Classifier, data: ImageData, split: str, items: Sequence[Item], device: torch.device,
                 emit: Emitter, cancel: CancelToken, cache_dir: Path | None = None,
-                digest: str | None = None, amp: bool = False) -> Activations:
+                digest: str | None = None, precision: Precision = FLOAT32) -> Activations:
     """The body's pooled activations for `items` (validation transforms), from cache or computed."""
     cache_dir = cache_dir or default_cache_dir()
     digest = digest or body_digest(model)
     stamps = [file_stamp(i.path) for i in items]
-    how = reading(data)
+    how = reading(data) + (f";precision={precision.name}" if precision.mixed else "")
     key = cache_key(items, how, digest, stamps)
     folder = cache_dir / key
     emit(PrecomputeStarted(split, len(items)))
@@ -197,7 +198,7 @@ def activations(model: Classifier, data: ImageData, split: str, items: Sequence[
             ok[i] = True
         if reused:
             emit(PrecomputeProgress(split, len(reused), len(items), clock.elapsed(), None))
-        _compute_rows(model, data, [items[i] for i in todo], todo, feats, ok, device, amp,
+        _compute_rows(model, data, [items[i] for i in todo], todo, feats, ok, device, precision,
                       lambda done: emit(PrecomputeProgress(split, len(reused) + done, len(items), clock.elapsed(),
                                                            clock.eta(len(reused) + done))), emit, cancel)
         feats.flush()
@@ -224,7 +225,7 @@ def activations(model: Classifier, data: ImageData, split: str, items: Sequence[
 
 
 def _compute_rows(model: Classifier, data: ImageData, items: Sequence[Item], rows: Sequence[int],
-                  feats: np.ndarray, ok: np.ndarray, device: torch.device, amp: bool,
+                  feats: np.ndarray, ok: np.ndarray, device: torch.device, precision: Precision,
                   progress: Callable[[int], None], emit: Emitter, cancel: CancelToken) -> None:
     """Run `items` through the body into rows `rows` of `feats`; unreadable files are reported
     and stay not ok (left out of the cached split)."""
@@ -235,7 +236,7 @@ def _compute_rows(model: Classifier, data: ImageData, items: Sequence[Item], row
     model.eval()
     done = 0
     try:
-        with torch.no_grad(), torch.autocast(device.type, enabled=amp):
+        with torch.no_grad(), precision.autocast(device):
             for batch in loader:
                 cancel.raise_if_cancelled()
                 n = len(batch) + len(batch.failed)

@@ -25,6 +25,7 @@ from guiclassifier.core.cancel import CancelToken
 from guiclassifier.core.device import to_device
 from guiclassifier.core.errors import ImageError
 from guiclassifier.core.events import Callback, Emitter, FilePredicted, PredictProgress
+from guiclassifier.core.precision import Precision
 from guiclassifier.core.progress import EtaClock
 from guiclassifier.core.reference import FeatureReference, build_reference
 from guiclassifier.core.resized import ImageReader, needed_side
@@ -50,7 +51,7 @@ class Predictor(Protocol):
     augment: str
     max_zoom: float
     device: torch.device
-    amp: bool
+    precision: Precision
     data: ImageData | None
     confidence_threshold: float
 
@@ -160,7 +161,7 @@ def predict_files(learner: Predictor, paths: Sequence[str | Path], tta: bool = F
                         torch.default_generator.manual_seed(TTA_SEED)
                     per_image.append([transform(img) for transform in views])
                 total = None
-                with torch.no_grad(), torch.autocast(learner.device.type, enabled=learner.amp):
+                with torch.no_grad(), learner.precision.autocast(learner.device):
                     for v in range(len(views)):
                         x = to_device(torch.stack([tensors[v] for tensors in per_image]), learner.device)
                         f = model.features(x)

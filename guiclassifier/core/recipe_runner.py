@@ -201,7 +201,7 @@ def run_recipe(learner: Learner, recipe: Recipe, callbacks: Callback | Sequence[
 def resume_recipe(path: str | Path, data: ImageData, callbacks: Callback | Sequence[Callback] | None = None,
                   cancel: CancelToken | None = None, checkpoints: CheckpointConfig | None = None,
                   device: str = "auto", payload: dict[str, Any] | None = None,
-                  dist_info: DistInfo | None = None) -> tuple[Learner, RecipeResult]:
+                  dist_info: DistInfo | None = None, precision: str = "auto") -> tuple[Learner, RecipeResult]:
     """Go on with the recipe whose training stage wrote the checkpoint at `path`: that stage
     finishes on its own schedule, then the recipe continues with the next stage. `payload`: the
     checkpoint, when the caller has already read it; `dist_info`: under torchrun."""
@@ -215,7 +215,7 @@ def resume_recipe(path: str | Path, data: ImageData, callbacks: Callback | Seque
     emit = Emitter(callbacks)
     stage = recipe.stages[index]
     emit(StageStarted(index, len(recipe.stages), f"{stage.describe()} (resumed)"))
-    learner, fit = Learner.resume(path, data, emit, cancel, checkpoints, device, payload, dist_info)
+    learner, fit = Learner.resume(path, data, emit, cancel, checkpoints, device, payload, dist_info, precision)
     emit(StageEnded(index, len(recipe.stages), stage.describe(), _summary(fit), fit.cancelled))
     if fit.cancelled or fit.failed:
         return learner, RecipeResult(0, len(recipe.stages) - index, fit.cancelled,

@@ -257,7 +257,8 @@ class MainWindow(QMainWindow):
         data = self.data_panel.current_data()
         if data is None:
             return None
-        return RunSettings(data, self.model_panel.model_key(), self.workspace.learner, self.workspace.model_key)
+        return RunSettings(data, self.model_panel.model_key(), self.workspace.learner, self.workspace.model_key,
+                           self.model_panel.precision())
 
     def adopt(self, learner: Learner, key: ModelKey | None) -> None:
         """A job's learner becomes the project's model."""
@@ -423,7 +424,10 @@ class MainWindow(QMainWindow):
 
             device = workspace.learner.device if workspace.learner is not None else \
                 resolve_device(self.model_panel.model_key().device)
-            self.status.device_label.setText(f"device: {describe_device(device)}")
+            text = f"device: {describe_device(device)}"
+            if workspace.learner is not None:
+                text += f", {workspace.learner.precision.describe()}"
+            self.status.device_label.setText(text)
         else:
             self.status.device_label.setText("device: (loading PyTorch)")
 

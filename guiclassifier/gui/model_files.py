@@ -47,7 +47,8 @@ class ModelFiles:
         if window.runner.busy or not window.may_discard_model("opening another model"):
             return
         window.start("Opening model", bind(open_model_job, path, window.data_panel.current_data(),
-                                           window.model_panel.model_key()), self._opened)
+                                           window.model_panel.model_key(), window.model_panel.precision()),
+                     self._opened)
 
     def _opened(self, opened: ModelOpened) -> None:
         window, learner = self.window, opened.learner

@@ -57,7 +57,8 @@ class Resumer:
         window.show_tab(window.plots.loss_tab)
         window.plots.stage_label = "resumed"
         window.start("Resuming", bind(resume_job, path, payload, folder, settings,
-                                      window.model_panel.model_key().device, window.workspace.checkpoints),
+                                      window.model_panel.model_key().device, window.model_panel.precision(),
+                                      window.workspace.checkpoints),
                      self._resumed)
 
     def _resumed(self, resumed: Resumed) -> None:

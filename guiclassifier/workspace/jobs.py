@@ -193,16 +193,16 @@ def recipe_job(run: RunSettings, recipe: Recipe, fresh: bool, checkpoints: Check
 
 
 def resume_job(path: Path, payload: dict[str, Any], folder: str, settings: dict[str, Any], device: str,
-               checkpoints: CheckpointConfig, cb: Callback, cancel: CancelToken) -> Resumed:
+               precision: str, checkpoints: CheckpointConfig, cb: Callback, cancel: CancelToken) -> Resumed:
     from guiclassifier.core.data import ImageData
     from guiclassifier.core.learner import Learner
     from guiclassifier.core.recipe_runner import resume_recipe
 
     data = ImageData.from_folder(folder, callbacks=cb, cancel=cancel, **settings)
     if (payload.get("context") or {}).get("recipe"):
-        learner, result = resume_recipe(path, data, cb, cancel, checkpoints, device, payload)
+        learner, result = resume_recipe(path, data, cb, cancel, checkpoints, device, payload, precision=precision)
     else:
-        learner, result = Learner.resume(path, data, cb, cancel, checkpoints, device, payload)
+        learner, result = Learner.resume(path, data, cb, cancel, checkpoints, device, payload, precision=precision)
     return Resumed(learner, data, result)
 
 
@@ -258,11 +258,11 @@ def heatmap_job(learner: Learner, paths: Sequence[str], cb: Callback, cancel: Ca
     return HeatmapsMade(tuple(heatmaps(learner, paths, callbacks=cb, cancel=cancel)))
 
 
-def open_model_job(path: str, data: ImageData | None, key: ModelKey, cb: Callback,
+def open_model_job(path: str, data: ImageData | None, key: ModelKey, precision: str, cb: Callback,
                    cancel: CancelToken) -> ModelOpened:
     from guiclassifier.core.learner import Learner
 
-    learner = Learner.load(path, device=key.device)
+    learner = Learner.load(path, device=key.device, precision=precision)
     if data is not None and tuple(data.classes) == learner.classes:
         learner.attach_data(data)
     return ModelOpened(learner, ModelKey(learner.arch, key.weights, key.device), path)

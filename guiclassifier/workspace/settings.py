@@ -61,6 +61,7 @@ class RunSettings:
     key: ModelKey
     current: Learner | None
     current_key: ModelKey | None
+    precision: str = "auto"  # core.precision; applied in place, it needs no new model
 
     def learner(self, fresh: bool = False) -> Learner:
         """On the worker: the current learner with the current data settings, or a new one (always
@@ -71,7 +72,9 @@ class RunSettings:
         if not fresh and current is not None and self.key == self.current_key \
                 and tuple(self.data.classes) == current.classes:
             current.attach_data(self.data)
+            if current.precision.asked != self.precision:
+                current.set_precision(self.precision)
             return current
         weights = None if self.key.weights == "random" else self.key.weights
         return Learner.pretrained(self.key.arch, self.data, precompute=False, weights=weights,
-                                  device=self.key.device, seed=self.data.seed)
+                                  device=self.key.device, seed=self.data.seed, precision=self.precision)

@@ -215,7 +215,8 @@ def test_predicting_an_empty_folder_says_so(tiny_learner, tmp_path: Path, capsys
 
 @pytest.mark.parametrize("extra, words", [(["--workers", "-1"], "--workers must be at least 0"),
                                           (["--size", "8"], "--size must be at least 16"),
-                                          (["--epochs-scale", "0"], "--epochs-scale must be above 0")])
+                                          (["--epochs-scale", "0"], "--epochs-scale must be above 0"),
+                                          (["--device", "cpu", "--precision", "fp16"], "fp16 is for GPUs")])
 def test_bad_arguments_are_refused_before_any_work(dataset: Path, tmp_path: Path, capsys, monkeypatch,
                                                   extra, words) -> None:
     from guiclassifier.cli import main
@@ -225,6 +226,21 @@ def test_bad_arguments_are_refused_before_any_work(dataset: Path, tmp_path: Path
     with pytest.raises(SystemExit) as info:
         main(["train", str(dataset), "--out", str(tmp_path / "m.gcm"), *extra])
     assert info.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_predict_and_evaluate_take_a_precision(tiny_learner, dataset: Path, tmp_path: Path, capsys) -> None:
+    model = tiny_learner.save(tmp_path / "m.gcm")
+    image = str(sorted((dataset / "valid" / "cat").iterdir())[0])
+    code, plain, err = run(capsys, "predict", str(model), image, "--json")
+    assert code == 0, err
+    code, mixed, err = run(capsys, "predict", str(model), image, "--json", "--precision", "bf16")
+    assert code == 0, err
+    plain_p, mixed_p = (list(json.loads(out)["predictions"][0]["probabilities"].values()) for out in (plain, mixed))
+    assert plain_p != mixed_p  # bfloat16 arithmetic really ran
+    assert mixed_p == pytest.approx(plain_p, abs=0.05)
+    code, out, err = run(capsys, "evaluate", str(model), str(dataset), "--size", "32", "--workers", "0",
+                         "--precision", "bf16")
+    assert code == 0 and "accuracy" in out, err
 
 
 def test_an_out_that_is_a_folder_is_refused_at_once(dataset: Path, tmp_path: Path, capsys) -> None:

@@ -32,7 +32,7 @@ def weights_on_cpu(learner: Learner) -> dict[str, torch.Tensor]:
 
 def test_mixed_precision_trains_every_recipe_stage(dataset: Path) -> None:
     learner = cuda_learner(dataset, arch="mobilenet_v2", precompute=True)
-    assert learner.amp and learner._scaler.is_enabled()
+    assert learner.precision.name == "fp16" and learner._scaler.is_enabled()
     head = learner.fit(0.01, 2)
     learner.precompute = False
     augmented = learner.fit(0.01, 1, cycle_len=1)
@@ -134,7 +134,7 @@ def test_resume_on_gpu_follows_the_same_schedule(dataset: Path, tmp_path: Path) 
     assert first.cancelled and first.epochs_done == 1
     data = ImageData.from_folder(dataset, size=64, bs=8, num_workers=0, seed=0)
     learner, resumed = Learner.resume(latest_checkpoint(config.folder), data, device="cuda")
-    assert learner.amp and resumed.epochs_done == 3
+    assert learner.precision.scales_loss and resumed.epochs_done == 3
     # cuDNN picks kernels per run, so the same schedule gives close, not identical, losses.
     for a, b in zip(full.epochs, resumed.epochs):
         assert a.train_loss == pytest.approx(b.train_loss, rel=0.05, abs=1e-3)
