@@ -41,7 +41,7 @@ def test_lesson1_follows_the_seed_notes() -> None:
     assert stages[6].ratios == pytest.approx((1 / 9, 1 / 3, 1.0))
     # the whole network keeps the lesson's lr; its sweep only checks that the loss holds past it
     assert final.lrs.fallback == WHOLE_NETWORK_LR and stages[6].end_lr >= 2 * WHOLE_NETWORK_LR
-    assert stages[6].num_it <= 24 and stages[6].start_lr == 1e-4 and stages[1].num_it == 100
+    assert stages[6].num_it < 50 and stages[1].num_it == 100
     assert stages[8].tta
 
 
