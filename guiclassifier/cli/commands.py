@@ -54,7 +54,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _add_precision(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="arithmetic: auto (float16 mixed precision on CUDA, float32 elsewhere), fp32, bf16 "
-                        "(mixed; fast on CPUs with AVX512-BF16 or AMX and on recent GPUs), fp16 (mixed, GPUs)")
+                        "(mixed; can pay on recent GPUs and CPUs with AMX), fp16 (mixed, GPUs)")
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
@@ -434,9 +434,9 @@ def _train(args: argparse.Namespace, recipe: Any, dist_info: Any) -> int:
         learner = _learner_from(args, dist_info=dist_info)
         data = learner.data
         processes = f" x {dist_info.world_size} processes" if dist_info else ""
-        print(f"{learner.arch} ({learner.weights_source.describe()}) on {learner.device.type}{processes} in {learner.precision.describe()}, "
-              f"{len(data.train_items)} train / {len(data.valid_items)} valid images, {data.c} classes, "
-              f"{data.size} px; recipe {recipe.name}: {len(recipe.stages)} stages")
+        print(f"{learner.arch} ({learner.weights_source.describe()}) on {learner.device.type}{processes} "
+              f"in {learner.precision.describe()}, {len(data.train_items)} train / {len(data.valid_items)} valid "
+              f"images, {data.c} classes, {data.size} px; recipe {recipe.name}: {len(recipe.stages)} stages")
     token = CancelToken()
     _install_sigint(token, dist_info)
     log = open(args.json_log, "w") if args.json_log else None

@@ -65,8 +65,7 @@ def resolve_precision(asked: str, device: torch.device) -> Precision:
     if asked == "auto":
         return Precision("fp16" if device.type == "cuda" else "fp32", asked)
     if asked == "fp16" and device.type == "cpu":
-        raise GuiClassifierError("float16 is for GPUs: on a CPU choose bf16 (fast only on CPUs with "
-                                 "AVX512-BF16 or AMX) or fp32")
+        raise GuiClassifierError("float16 is for GPUs: on a CPU choose bf16 or fp32")
     import torch
 
     if asked == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():

@@ -46,8 +46,8 @@ class ModelPanel(QGroupBox):
             self.precision_combo.addItem(PRECISION_LABELS[name], name)
         self.precision_combo.setToolTip(
             "The arithmetic of training and prediction. Automatic: float16 mixed precision on a CUDA GPU, "
-            "float32 elsewhere (bfloat16 was slower for MobileNetV2 on the CPU measured). bfloat16 pays on "
-            "CPUs with AVX512-BF16 or AMX and on recent GPUs; float16 is for GPUs.")
+            "float32 elsewhere. bfloat16 can pay on recent GPUs and CPUs with AMX (on the AVX512-BF16 CPU "
+            "measured it made training slower); float16 is for GPUs.")
         self.precision_combo.activated.connect(self._precision_chosen)
         form.addRow("Precision", self.precision_combo)
         self._precision_kept = "auto"  # what a refused choice goes back to
