@@ -121,7 +121,7 @@ class Learner:
         self._caller_cancel: CancelToken | None = None  # under torchrun: the running call's token (_engine_cancel)
         self.criterion = nn.CrossEntropyLoss()
         self._optimizer: torch.optim.Optimizer | None = None
-        self._scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.scales_loss)
+        self._scaler = self._loss_scaler()
         self._activations: dict[str, Activations] = {}
         self._digest: str | None = None
         self._digest_version = -1
@@ -291,7 +291,11 @@ class Learner:
         if precision.name != self.precision.name:
             self._activations.clear()
         self.precision = precision
-        self._scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.scales_loss)
+        self._scaler = self._loss_scaler()
+
+    def _loss_scaler(self) -> torch.amp.GradScaler:
+        """A fresh loss scaler, on only where the precision needs one (float16)."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.precision.scales_loss)
 
     def _trainable(self) -> nn.Module:
         """What a training step runs: the head alone from cached features (precompute), else the

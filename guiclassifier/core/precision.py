@@ -1,9 +1,8 @@
 """Numeric precision of the arithmetic: float32, or bfloat16/float16 autocast where the hardware has it.
 
-"auto" picks per device what the benchmarks measured (benchmarks/README.md, "Precision"):
-float16 autocast with loss scaling on CUDA; float32 on CPUs and MPS, where bfloat16 autocast made
-MobileNetV2 slower on the one CPU with AVX512-BF16 measured, and no other architecture's recipe
-accuracy could be checked.
+"auto" picks per device what the benchmarks measured (benchmarks/README.md, sections 10 and 14):
+float16 autocast with loss scaling on CUDA; float32 on CPUs and MPS, as bfloat16 autocast made the
+training step of MobileNetV2 and resnet34 slower on the one CPU with AVX512-BF16 measured.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ class Precision:
 
     @property
     def mixed(self) -> bool:
-        return self.dtype is not None
+        return self.name != "fp32"
 
     @property
     def scales_loss(self) -> bool:
