@@ -404,8 +404,8 @@ class Learner:
         # Every process draws the same permutation (same seed, same draws) and takes its shard.
         order = shard(torch.randperm(len(data.train_items)).tolist(), self.dist)
         seed = int(torch.randint(2**62, ()).item()) + self.dist.rank
-        return data.loader([data.train_items[i] for i in order], data.train_tfm(), pin_memory=pin,
-                           for_training=True, generator=torch.Generator().manual_seed(seed))
+        return data.train_loader(pin_memory=pin, order=[data.train_items[i] for i in order],
+                                 generator=torch.Generator().manual_seed(seed))
 
     def _n_train_batches(self, emit: Emitter, cancel: CancelToken) -> int:
         data = self.require_data()

@@ -39,7 +39,10 @@ def test_fit_events_follow_the_sgdr_schedule(tiny_learner: Learner) -> None:
 def test_fit_learns_the_colours(dataset: Path) -> None:
     data = ImageData.from_folder(dataset, size=32, bs=8, num_workers=0, seed=0)
     learner = Learner.pretrained("resnet18", data, weights=None, device="cpu")
-    result = learner.fit(0.05, 4)  # the head alone separates the colours from random features
+    # The head alone separates the colours from random features. The random body's BatchNorm
+    # statistics are kept: moved by batches of 8, they make this toy a matter of luck.
+    learner.train_bn = False
+    result = learner.fit(0.05, 4)
     assert result.epochs[0].valid_loss > result.epochs[-1].valid_loss
     assert result.epochs[-1].accuracy == 1.0
 

@@ -29,6 +29,8 @@ def wait(done, limit=240):
 wait(lambda: window.workspace.checkpoints is not None and not window.runner.busy)
 window.model_panel.arch_combo.setCurrentIndex(window.model_panel.arch_combo.findData("resnet18"))
 window.model_panel.weights_combo.setCurrentIndex(1)  # random: no weights on this machine
+import guiclassifier.core.data
+guiclassifier.core.data.fits_in_memory = lambda n, side: False  # as if too big: loading processes
 window.open_dataset(sys.argv[1])
 wait(lambda: window.workspace.data is not None and not window.runner.busy)
 window.data_panel.size_spin.setValue(32)
