@@ -27,7 +27,6 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEMO, fresh_cache, machine  # noqa: E402
 
-from guiclassifier.core.augment import to_uint8  # noqa: E402
 from guiclassifier.core.data import ImageData, make_loader  # noqa: E402
 from guiclassifier.core.learner import Learner  # noqa: E402
 from guiclassifier.core.resized import COPY_QUALITY, ImageReader, needed_side, shrink  # noqa: E402
@@ -72,8 +71,7 @@ def make_sets(side: int) -> tuple[Path, Path]:
 def loader_rate(data: ImageData, reader_kind: str) -> float:
     """Images/s of the training loader alone (decode + augment, default loading processes)."""
     reader = FULL_DECODE if reader_kind == "full decode" else data.reader()
-    loader = make_loader(data.train_items, to_uint8, data.bs, True, data.num_workers, reader=reader,
-                         batch_transform=data.augmentation())
+    loader = make_loader(data.train_items, data.train_tfm(), data.bs, True, data.num_workers, reader=reader)
     start = time.perf_counter()
     n = sum(len(b) for b in loader)
     return n / (time.perf_counter() - start)

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from guiclassifier.core.augment import (
     AUGMENTS,
-    BatchAugment,
-    BatchTransform,
     Transform,
-    to_uint8,
     train_transform,
     valid_transform,
 )
@@ -306,17 +302,12 @@ class ImageDataset(Dataset):
             return SkippedFile(item.path, exc.reason)
 
 
-def collate(samples: list[tuple[torch.Tensor, int] | SkippedFile],
-            batch_transform: BatchTransform | None = None) -> Batch:
-    """One Batch of the readable samples; `batch_transform` makes the batch tensor from their
-    images (augmentation, core.augment.BatchAugment), otherwise they are stacked as they are."""
+def collate(samples: list[tuple[torch.Tensor, int] | SkippedFile]) -> Batch:
     good = [s for s in samples if not isinstance(s, SkippedFile)]
     failed = tuple(s for s in samples if isinstance(s, SkippedFile))
     if not good:
         return Batch(None, None, failed)
-    images = [x for x, _ in good]
-    x = batch_transform(images) if batch_transform is not None else torch.stack(images)
-    return Batch(x, torch.tensor([y for _, y in good]), failed)
+    return Batch(torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good]), failed)
 
 
 WORKER_STARTS = ("fork", "forkserver", "spawn")
@@ -353,24 +344,21 @@ def start_loader_server(worker_start: str | None) -> None:
 def make_loader(items: Sequence[Item], transform: Transform, bs: int, shuffle: bool = False,
                 num_workers: int = 0, pin_memory: bool = False, for_training: bool | None = None,
                 generator: torch.Generator | None = None, worker_start: str | None = None,
-                reader: Callable[[str], Image.Image] = open_rgb,
-                batch_transform: BatchTransform | None = None) -> DataLoader:
+                reader: Callable[[str], Image.Image] = open_rgb) -> DataLoader:
     """A DataLoader yielding Batch objects. Shuffling draws from torch's global generator.
 
     `for_training` (default: same as shuffle) drops a final batch of one image, which breaks
     BatchNorm in training mode. Unshuffled loaders get a private generator unless one is given:
     validation, precompute and prediction must not draw from the global generator, or merely
     evaluating would change what the next training run does. `worker_start` picks how loading
-    processes start (see loader_context); `reader` opens the files (ImageData's: core.resized.ImageReader);
-    `batch_transform` turns each batch's transformed images into its tensor (see collate)."""
+    processes start (see loader_context); `reader` opens the files (ImageData's: core.resized.ImageReader)."""
     for_training = shuffle if for_training is None else for_training
     if num_workers > 0 and processes_would_rerun_script(worker_start):
         num_workers = 0
     return DataLoader(
         ImageDataset(items, transform, reader), batch_size=bs, shuffle=shuffle,
         drop_last=for_training and len(items) % bs == 1 and len(items) > 1,
-        num_workers=num_workers, pin_memory=pin_memory,
-        collate_fn=collate if batch_transform is None else partial(collate, batch_transform=batch_transform),
+        num_workers=num_workers, pin_memory=pin_memory, collate_fn=collate,
         multiprocessing_context=loader_context(worker_start) if num_workers > 0 else None,
         worker_init_fn=ignore_interrupts if num_workers > 0 else None,
         generator=generator if generator is not None or shuffle else torch.Generator().manual_seed(0))
@@ -460,12 +448,7 @@ class ImageData:
         return self.report.valid
 
     def train_tfm(self) -> Transform:
-        """The training augmentation for one image (previews, TTA); loaders augment per batch."""
         return train_transform(self.augment, self.size, self.max_zoom)
-
-    def augmentation(self) -> BatchAugment | None:
-        """The training augmentation of a batch; None for the `none` preset."""
-        return None if self.augment == "none" else BatchAugment(self.augment, self.size, self.max_zoom)
 
     def valid_tfm(self) -> Transform:
         return valid_transform(self.size)
@@ -477,23 +460,21 @@ class ImageData:
 
     def loader(self, items: Sequence[Item], transform: Transform, shuffle: bool = False,
                pin_memory: bool = False, bs: int | None = None, for_training: bool | None = None,
-               generator: torch.Generator | None = None,
-               batch_transform: BatchTransform | None = None) -> DataLoader:
+               generator: torch.Generator | None = None) -> DataLoader:
         """A DataLoader of this dataset's settings yielding Batch objects (see make_loader). Loading
         in-line, decoded images are kept for the next epoch (core.image_memory)."""
         read = self.reader() if self.num_workers > 0 else RememberingReader(self.reader(), self.memory)
         return make_loader(items, transform, bs or self.bs, shuffle, self.num_workers, pin_memory,
-                           for_training, generator, self.worker_start, read, batch_transform)
+                           for_training, generator, self.worker_start, read)
 
     def train_loader(self, augment: bool = True, pin_memory: bool = False, order: Sequence[Item] | None = None,
                      generator: torch.Generator | None = None) -> DataLoader:
-        """One epoch of training batches, augmented per batch (`augment`): shuffled, or in `order`
-        (a process's shard under torchrun) with `generator` drawing its augmentation."""
-        batch_augment = self.augmentation() if augment else None
-        transform = to_uint8 if batch_augment is not None else self.valid_tfm()
+        """One epoch of training batches (augmented with `augment`): shuffled, or in `order` (a
+        process's shard under torchrun) with `generator` seeding its loading processes."""
+        transform = self.train_tfm() if augment else self.valid_tfm()
         items = self.train_items if order is None else order
         return self.loader(items, transform, shuffle=order is None, pin_memory=pin_memory, for_training=True,
-                           generator=generator, batch_transform=batch_augment)
+                           generator=generator)
 
     def valid_loader(self, pin_memory: bool = False) -> DataLoader:
         return self.loader(self.valid_items, self.valid_tfm(), pin_memory=pin_memory)
