@@ -64,7 +64,9 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", default="side_on", choices=["side_on", "top_down", "none"])
     p.add_argument("--max-zoom", type=float, default=1.1)
     p.add_argument("--valid-pct", type=float, default=0.2, help="validation share when there is no valid/ folder")
-    p.add_argument("--workers", type=int, default=None, help="image loading processes (default: cores - 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="image loading processes; 0 loads in this process, keeping decoded images in memory "
+                        "(default: 0 when they fit in memory, else cores - 1)")
     p.add_argument("--no-resized-cache", dest="resized_cache", action="store_false",
                    help="always decode the original files (default: keep shrunk copies of big photos)")
 
