@@ -1,17 +1,16 @@
 """Decoded dataset images kept in memory between epochs, and when loading runs in-line.
 
-Benchmark 13's profile: on a 2-core CPU an unfrozen demo epoch took 6.4 s with one loading
-process, 5.1 s loading in the training process and 4.3 s from batches already in memory. The
-loading process competes with PyTorch's threads for the same cores, and every epoch decoded every
-file again. So a dataset whose decoded images fit MEMORY_BUDGET is read once, kept here, and
-loaded in the training process; a bigger one is loaded by processes as before. Only the decoded
-pixels are kept: augmentation still draws afresh every epoch.
+benchmarks/README.md, section 15: on a 2-core CPU an unfrozen demo epoch took 5.9 s with one
+loading process, 4.1 s loading in the training process and 3.5 s from batches already in memory.
+The loading process ran on the cores PyTorch's threads were using, and each step waited for the
+slower thread; every epoch also decoded every file again. So a dataset whose decoded images fit
+the budget is read once, kept here, and loaded in the training process; a bigger one is loaded by
+processes as before. Only the decoded pixels are kept: augmentation still draws afresh every
+epoch. An image kept here is used as it was read until the dataset is opened again (a rescan).
 
-Augmenting per batch (one affine grid_sample, as fastai v2 does) was tried too: 0.1-0.2 s an epoch
-instead of PIL's 0.6-0.85 s, with the same per-image statistics, but head training ended worse on
-4 of 4 seeds (validation loss 0.37-0.62 vs 0.27-0.50 after 2-3 epochs) and the reason was not
-found, so PIL's transforms stay (issue 19's note).
-"""
+Augmenting per batch (one affine grid_sample, as fastai v2 does) was tried too: 0.1-0.2 s an
+epoch instead of PIL's 0.5-0.85 s, with the same per-image statistics, but head training ended
+worse on 4 of 4 seeds and the cause was not found, so PIL's transforms stay (section 15)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ def test_decoded_images_are_kept_between_epochs_in_line(dataset: Path) -> None:
     assert len(data.memory) == len(data.train_items)
 
 
-def test_memory_keeps_nothing_past_its_budget_and_is_not_copied_to_processes(tmp_path: Path) -> None:
+def test_memory_keeps_nothing_past_its_budget_and_is_not_copied_to_processes() -> None:
     calls: list[str] = []
 
     def read(path: str) -> Image.Image:
