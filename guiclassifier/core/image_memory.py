@@ -73,14 +73,6 @@ class ImageMemory:
                 self._images[path] = img
                 self._bytes += size
 
-    def __getstate__(self) -> dict:
-        # A loading process gets an empty memory of its own: copying the images into every
-        # process would cost more than decoding them there.
-        return {"budget": self.budget}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(budget=state["budget"])  # type: ignore[misc]
-
 
 @dataclass(frozen=True)
 class RememberingReader:

@@ -284,7 +284,7 @@ below WHOLE_NETWORK_LR x DIVERGED_MARGIN decides it, and a trained network's los
 1e-5; at the default sweep's 12.4 batches a decade this is 42 batches instead of about 78. Shorter
 was measured and changed the pick: from 1e-4 in 24 batches, fm-tops3 seed 1 (losses near 0.03, so
 4x its best is soon reached) "diverged" at 1.3e-2 and trained at 6.3e-3, 97.0% instead of 97.7%
-(benchmarks/README.md, section 13)."""
+(benchmarks/README.md, section 8)."""
 
 
 def lesson1() -> Recipe:
